@@ -1,0 +1,42 @@
+"""Collect every numbered jupytext notebook (notebooks/NN_*.py) as an nbval test under the smoke profile.
+
+Each source is converted with jupytext, parameterised with papermill (profile = "smoke", injected after
+the cell tagged "parameters", exactly as reproduce.sh does) and handed to nbval in lax mode: a cell that
+raises fails the test, outputs are not compared. Figures go to a throw-away directory, never to figures/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent
+NOTEBOOK = re.compile(r"^\d\d_[\w-]+\.py$")
+BUILD = ROOT / "build" / "nbval"
+
+
+def pytest_configure(config):
+    os.environ.setdefault("MDLM_FIGURES_DIR", str(BUILD / "figures"))
+    os.environ.setdefault("MDLM_CACHE_DIR", str(BUILD / "cache"))
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_collect_file(parent, file_path):
+    if file_path.parent.name != "notebooks" or not NOTEBOOK.match(file_path.name):
+        return None
+    import jupytext
+    import nbformat
+    from nbval.plugin import IPyNbFile
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    BUILD.mkdir(parents=True, exist_ok=True)
+    target = BUILD / f"{file_path.stem}.ipynb"
+    nbformat.write(jupytext.read(file_path), target)
+    # load_notebook_node adds the metadata papermill expects (tags lists, a papermill section)
+    nb = parameterize_notebook(load_notebook_node(str(target)), {"profile": "smoke"})
+    nbformat.write(nb, target)
+    return IPyNbFile.from_parent(parent, path=target)

@@ -1,0 +1,19 @@
+"""mdlm_core: the model, the masked-diffusion loss, mask-ratio distributions, k-parity theory and
+data, and the shared training loop behind the notebooks of this companion.
+
+    from mdlm_core import DiffusionTransformer, ModelConfig, MaskRatio, md_loss
+"""
+
+from .mask_ratio import MIN_MASK_RATIO, MaskRatio
+from .md_loss import MDLossOutput, md_loss, md_loss_terms, mask_tokens, sample_mask, subs_log_probs
+from .model import DiffusionTransformer, ModelConfig
+from .outputs import Claim, figures_dir, save_claims, save_figure, save_table, verdict_within
+from .parity import PARITY_MASK_ID, PARITY_VOCAB, ParityData, make_parity_data, parity_labels
+from .profiles import PROFILES, config_for_profile, resolve_profile
+from .signal import (SIGNAL_CURVE_PROFILES, SignalCurveConfig, argmax_signal_probability, count_masked_relevant, is_signal_mask,
+                     monte_carlo_signal_probability, optimal_mask_ratio, optimal_window_upper,
+                     signal_probability, window_average_signal)
+from .train import TrainConfig, TrainResult, config_hash, learning_rate, run_dir_for, train
+
+__all__ = [name for name in dir() if not name.startswith("_")]
+__version__ = "0.1.0"

@@ -1,0 +1,154 @@
+"""A bidirectional nanoGPT-style transformer for masked diffusion.
+
+One readable file: a config dataclass, pre-LN blocks, SDPA attention with no causal mask, learned
+positions. Token ids 0..vocab_size-1 are real tokens and ``mask_id = vocab_size`` is MASK: the
+embedding has vocab_size + 1 rows, the head has vocab_size outputs, so MASK can be read but never
+predicted (the SUBS rule). Optional time conditioning adds an embedding of the mask ratio t to every
+position; it is off by default because for masked diffusion the number of MASK tokens already
+reveals t (MDLM reports no gain from it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int            # real tokens; MASK gets id vocab_size
+    block_size: int            # maximum sequence length
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    mlp_ratio: int = 4
+    dropout: float = 0.0
+    bias: bool = True
+    time_conditioning: bool = False
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 2:
+            raise ValueError(f"vocab_size={self.vocab_size} must be >= 2")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        if self.block_size < 1 or self.n_layer < 1:
+            raise ValueError("block_size and n_layer must be >= 1")
+
+    @property
+    def mask_id(self) -> int:
+        return self.vocab_size
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.n_head, D // self.n_head).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=False,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, L, D))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.fc = nn.Linear(cfg.n_embd, cfg.mlp_ratio * cfg.n_embd, bias=cfg.bias)
+        self.proj = nn.Linear(cfg.mlp_ratio * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.proj(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.attn = SelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class TimeEmbedding(nn.Module):
+    """Sinusoidal features of t in [0, 1] followed by a small MLP (as in diffusion models)."""
+
+    def __init__(self, n_embd: int, n_freq: int = 64):
+        super().__init__()
+        self.register_buffer("freqs", torch.exp(-math.log(1e4) * torch.arange(n_freq // 2) / (n_freq // 2)),
+                             persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(n_freq, n_embd), nn.SiLU(), nn.Linear(n_embd, n_embd))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        angles = 1000.0 * t.float().reshape(-1, 1) * self.freqs
+        return self.mlp(torch.cat([angles.sin(), angles.cos()], dim=-1))
+
+
+class DiffusionTransformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size + 1, cfg.n_embd)  # + 1 row for MASK
+        self.pos_emb = nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.time_emb = TimeEmbedding(cfg.n_embd) if cfg.time_conditioning else None
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)  # no MASK logit: SUBS
+        self.apply(self._init_weights)
+        # GPT-2 style: scale residual projections by 1/sqrt(2 * n_layer) to keep the stream's variance flat.
+        for name, p in self.named_parameters():
+            if name.endswith("proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    @property
+    def mask_id(self) -> int:
+        return self.cfg.mask_id
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.pos_emb.weight.numel() if non_embedding else n
+
+    def forward(self, tokens: torch.Tensor, t: torch.Tensor | None = None,
+                output_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits over the V real tokens.
+
+        tokens: long [B, L] (MASK = ``mask_id``); t: [B] mask ratios, used only with time conditioning;
+        output_mask: bool [B, L]: if given, the head runs only there and the result is [n_true, V]
+        (the MD loss needs logits only at masked positions; the head is the costliest matmul).
+        """
+        B, L = tokens.shape
+        if L > self.cfg.block_size:
+            raise ValueError(f"sequence length {L} exceeds block_size={self.cfg.block_size}")
+        x = self.tok_emb(tokens) + self.pos_emb(torch.arange(L, device=tokens.device))
+        if self.time_emb is not None:
+            if t is None:
+                raise ValueError("this model was built with time_conditioning=True: pass t")
+            x = x + self.time_emb(t).unsqueeze(1)
+        x = self.drop(x)
+        for block in self.blocks:
+            x = block(x)
+        x = self.ln_f(x)
+        if output_mask is not None:
+            x = x[output_mask]
+        return self.head(x)

@@ -1,0 +1,119 @@
+"""Where results go, written atomically, and the claims table every notebook ends with.
+
+Figures of the default ``quick`` profile go to ``figures/`` (committed, shown in the README); other
+profiles write to ``figures/<profile>/`` so a smoke run never overwrites them. ``$MDLM_FIGURES_DIR``
+moves the whole tree (tests point it at a temporary directory). Every file is written to a temporary
+name in the same directory and renamed into place, so an interrupted run never leaves half a figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .profiles import DEFAULT_PROFILE, resolve_profile
+
+VERDICTS = ("reproduced", "partly", "not reproduced")
+
+
+def project_root() -> Path:
+    """The checkout holding ``reproduce.sh`` (searched upwards from the working directory), else cwd."""
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "reproduce.sh").is_file() and (candidate / "mdlm_core").is_dir():
+            return candidate
+    return here
+
+
+def figures_dir(profile: str | None = None) -> Path:
+    profile = resolve_profile(profile)
+    base = Path(os.environ.get("MDLM_FIGURES_DIR", project_root() / "figures"))
+    path = base if profile == DEFAULT_PROFILE else base / profile
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir(*parts: str) -> Path:
+    """Run caches, checkpoints and tokenizers: ``$MDLM_CACHE_DIR`` or ``build/cache`` (gitignored)."""
+    path = Path(os.environ.get("MDLM_CACHE_DIR", project_root() / "build" / "cache")).joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it over ``path``, else delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def save_figure(fig, name: str, profile: str | None = None) -> list[Path]:
+    """Save ``fig`` as ``<figures>/<name>.png`` and ``.pdf``, atomically; returns both paths."""
+    out = []
+    for ext in ("png", "pdf"):
+        path = figures_dir(profile) / f"{name}.{ext}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
+        out.append(path)
+    return out
+
+
+def save_table(df, name: str, profile: str | None = None) -> Path:
+    """Save a pandas DataFrame as ``<figures>/data/<name>.csv``, atomically."""
+    path = figures_dir(profile) / "data" / f"{name}.csv"
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+    return path
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str     # what the paper says, in a few words
+    paper: str     # the paper's number
+    ours: str      # our number, with seeds and spread where it is a measurement
+    verdict: str   # one of VERDICTS
+    figure: str = ""   # name of the figure that shows it
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} must be one of {VERDICTS}")
+
+
+def save_claims(notebook: str, claims: Sequence[Claim], profile: str | None = None):
+    """Write the claims to ``<figures>/claims/<notebook>.json`` and return them as a DataFrame."""
+    import pandas as pd
+
+    profile = resolve_profile(profile)
+    rows = [{**asdict(c), "profile": profile, "notebook": notebook} for c in claims]
+    write_text(figures_dir(profile) / "claims" / f"{notebook}.json", json.dumps(rows, indent=2) + "\n")
+    return pd.DataFrame(rows)[["claim", "paper", "ours", "verdict", "figure", "notes"]]
+
+
+def verdict_within(ours: float, paper: float, tol: float, partly_tol: float | None = None) -> str:
+    """'reproduced' if |ours - paper| <= tol, 'partly' within partly_tol, else 'not reproduced'."""
+    gap = abs(ours - paper)
+    if gap <= tol:
+        return "reproduced"
+    if partly_tol is not None and gap <= partly_tol:
+        return "partly"
+    return "not reproduced"

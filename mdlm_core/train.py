@@ -1,0 +1,203 @@
+"""The one training loop, shared by parity (notebook 02), language modelling (03) and SFT (04).
+
+What it owns: AdamW with weight decay on matrices only, linear warm-up then cosine decay, gradient
+clipping, a tqdm bar, periodic evaluation into a tidy ``metrics.csv`` (one row per evaluation),
+checkpoints that resume bit-exactly after a kill (model, optimiser, data/mask RNG and the global RNG
+are all restored), and a run cache keyed by a hash of the full configuration, so re-running a
+notebook skips finished runs. What it does not own: the objective. The caller passes
+``step_fn(model, step, generator) -> (loss, {name: float})`` and optionally
+``eval_fn(model, step) -> {name: float}``; everything random inside them must draw from the given
+generator (or the global RNG, which is checkpointed too) for resumes to be exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .outputs import atomic_path, write_text
+
+StepFn = Callable[[torch.nn.Module, int, torch.Generator], "tuple[torch.Tensor, Mapping[str, float]]"]
+EvalFn = Callable[[torch.nn.Module, int], Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    lr: float = 1e-3
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1        # cosine decays to lr * min_lr_ratio
+    schedule: str = "cosine"         # "cosine" or "constant" (after warm-up)
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.98)
+    grad_clip: float | None = 1.0
+    eval_every: int = 100
+    eval_at_start: bool = True
+    checkpoint_every: int = 1        # in evaluations; 0 disables checkpoints
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.eval_every < 1:
+            raise ValueError("steps and eval_every must be >= 1")
+        if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError("lr must be > 0 and min_lr_ratio in [0, 1]")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule={self.schedule!r}: use 'cosine' or 'constant'")
+
+
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to cfg.lr over warmup_steps, then cosine decay to lr * min_lr_ratio at the end."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return cfg.lr
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; matrices (and embeddings) are decayed, vectors (biases, LayerNorm gains) are not."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, foreach=True)
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {"__type__": type(obj).__name__, **{k: _jsonable(v) for k, v in dataclasses.asdict(obj).items()}}
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return repr(obj)
+
+
+def config_hash(config: Any) -> str:
+    """Short stable hash of a (nested) configuration of dataclasses, dicts, lists and scalars."""
+    blob = json.dumps(_jsonable(config), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def run_dir_for(root: str | Path, name: str, config: Any) -> Path:
+    """``root/<name>-<hash>``; the configuration is stored beside the run for inspection."""
+    path = Path(root) / f"{name}-{config_hash(config)}"
+    path.mkdir(parents=True, exist_ok=True)
+    if not (path / "config.json").exists():
+        write_text(path / "config.json", json.dumps(_jsonable(config), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+@dataclass
+class TrainResult:
+    metrics: pd.DataFrame   # one row per evaluation: step, lr, train_* means since the last row, eval metrics
+    run_dir: Path | None
+    cached: bool            # True when the run was already finished and nothing was trained
+
+
+CHECKPOINT = "checkpoint.pt"
+FINAL = "final.pt"
+METRICS = "metrics.csv"
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a checkpoint, turning any corruption into an error that says what to do."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, bad pickle, wrong file...
+        reason = (str(err).strip().splitlines() or [""])[0][:160]
+        raise RuntimeError(f"checkpoint {path} is corrupt or unreadable ({type(err).__name__}: {reason}). "
+                           f"Delete it (or its run directory {path.parent}) to retrain that run from scratch.") from err
+
+
+def _save(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn: EvalFn | None = None,
+          run_dir: str | Path | None = None, desc: str = "train", progress: bool = True) -> TrainResult:
+    """Train ``model`` in place for cfg.steps optimiser steps; resumable and cached when run_dir is given."""
+    run_dir = Path(run_dir) if run_dir is not None else None
+    if run_dir is not None and (run_dir / FINAL).exists():
+        final = load_checkpoint(run_dir / FINAL)
+        model.load_state_dict(final["model"])
+        return TrainResult(pd.DataFrame(final["rows"]), run_dir, cached=True)
+
+    optimizer = make_optimizer(model, cfg)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # dropout and any other global-RNG use
+    rows: list[dict] = []
+    start = 0
+    if run_dir is not None and (run_dir / CHECKPOINT).exists():
+        ckpt = load_checkpoint(run_dir / CHECKPOINT)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        generator.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        rows, start = ckpt["rows"], ckpt["step"]
+
+    def evaluate(step: int, sums: dict[str, float], count: int) -> None:
+        row: dict[str, float] = {"step": step, "lr": learning_rate(max(step - 1, 0), cfg)}
+        row.update({f"train_{k}": v / max(count, 1) for k, v in sums.items()})
+        if eval_fn is not None:
+            model.eval()
+            with torch.no_grad():
+                row.update({k: float(v) for k, v in eval_fn(model, step).items()})
+            model.train()
+        rows.append(row)
+        if run_dir is not None:
+            with atomic_path(run_dir / METRICS) as tmp:
+                pd.DataFrame(rows).to_csv(tmp, index=False)
+
+    model.train()
+    if start == 0 and cfg.eval_at_start and eval_fn is not None:
+        evaluate(0, {}, 0)
+    sums: dict[str, float] = {}
+    count, n_evals, t0 = 0, len(rows), time.perf_counter()
+    bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, disable=not progress,
+               mininterval=1.0, leave=False)
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+        loss, metrics = step_fn(model, step, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                     if cfg.grad_clip else None)
+        optimizer.step()
+        for name, value in {"loss": loss.item(), **metrics,
+                            **({"grad_norm": grad_norm.item()} if grad_norm is not None else {})}.items():
+            sums[name] = sums.get(name, 0.0) + float(value)
+        count += 1
+        done = step + 1
+        if done % cfg.eval_every == 0 or done == cfg.steps:
+            evaluate(done, sums, count)
+            bar.set_postfix(loss=f"{sums['loss'] / count:.4g}")
+            sums, count, n_evals = {}, 0, n_evals + 1
+            if run_dir is not None and cfg.checkpoint_every and n_evals % cfg.checkpoint_every == 0 \
+                    and done < cfg.steps:
+                _save(run_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                             "generator": generator.get_state(),
+                                             "torch_rng": torch.get_rng_state(), "rows": rows, "step": done})
+    bar.close()
+    if run_dir is not None:
+        _save(run_dir / FINAL, {"model": model.state_dict(), "rows": rows})
+        write_text(run_dir / "timing.json", json.dumps({"seconds_this_session": time.perf_counter() - t0,
+                                                        "resumed_from_step": start}) + "\n")
+        (run_dir / CHECKPOINT).unlink(missing_ok=True)
+    model.eval()
+    return TrainResult(pd.DataFrame(rows), run_dir, cached=False)

@@ -13,6 +13,7 @@ from .profiles import PROFILES, config_for_profile, resolve_profile
 from .signal import (SIGNAL_CURVE_PROFILES, SignalCurveConfig, argmax_signal_probability, count_masked_relevant, is_signal_mask,
                      monte_carlo_signal_probability, optimal_mask_ratio, optimal_window_upper,
                      signal_probability, window_average_signal)
+from .samplers import sample_tokens, unmask_by_schedule
 from .train import TrainConfig, TrainResult, config_hash, learning_rate, run_dir_for, train
 
 __all__ = [name for name in dir() if not name.startswith("_")]

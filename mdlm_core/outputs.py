@@ -19,6 +19,8 @@ from typing import Iterator, Sequence
 from .profiles import DEFAULT_PROFILE, resolve_profile
 
 VERDICTS = ("reproduced", "partly", "not reproduced")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def project_root() -> Path:
@@ -54,6 +56,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .outputs import write_text
 from .profiles import DEFAULT_PROFILE, PROFILES, resolve_profile
+from .report import build_report, load_claims, update_readme
 
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_[\w-]+\.py$")
 PACKAGE_DIR = Path(__file__).parent
@@ -115,8 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{i}/{len(notebooks)}] {nb.source.relative_to(root)} ...", end=" ", flush=True)
         status = run_notebook(nb, root, profile, args.force)
         print(f"{status} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    report = build_report(profile)
+    if profile == DEFAULT_PROFILE and not args.only:
+        update_readme(root / "README.md", load_claims(profile))  # the README shows the quick-profile claims
     print(f"reproduce: done in {time.perf_counter() - start:.1f} s; executed notebooks in "
-          f"build/executed/{profile}/", flush=True)
+          f"build/executed/{profile}/; claims report {report.relative_to(root) if report.is_relative_to(root) else report}",
+          flush=True)
     return 0
 
 

@@ -118,7 +118,7 @@ t_star = mdlm.optimal_mask_ratio(k)
 
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.8), layout="constrained",
                              gridspec_kw=dict(width_ratios=[1.15, 1]))
-im = ax.pcolormesh(grid, grid, avg.T, shading="auto", cmap="magma")
+im = ax.pcolormesh(grid, grid, avg.T, shading="auto", cmap="magma", rasterized=True)
 fig.colorbar(im, ax=ax, label=r"$\bar P_S$ over $U[t_0, t_1]$")
 ax.contour(grid, grid, avg.T, levels=8, colors="white", linewidths=0.5, alpha=0.6)
 ax.plot([0], [t1_opt], marker="*", ms=16, color="cyan", mec="black", label=f"best U[0, t1]: t1 = {t1_opt:.3f}")

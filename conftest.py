@@ -22,6 +22,7 @@ def pytest_configure(config):
     os.environ.setdefault("MDLM_FIGURES_DIR", str(BUILD / "figures"))
     os.environ.setdefault("MDLM_CACHE_DIR", str(BUILD / "cache"))
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("MDLM_HEADLESS", "1")
 
 
 def pytest_collect_file(parent, file_path):

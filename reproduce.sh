@@ -6,7 +6,6 @@
 # inputs (source, mdlm_core, profile) are unchanged; --force re-executes them.
 set -euo pipefail
 cd "$(dirname "$0")"
-export MPLBACKEND="${MPLBACKEND:-Agg}"
 # Data never downloads here: point the loaders at the shared copy when it sits beside the checkout.
 if [[ -z "${MDLM_DATA_DIR:-}" && -d ../shared/data ]]; then
   export MDLM_DATA_DIR="$(cd ../shared/data && pwd)"

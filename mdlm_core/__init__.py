@@ -4,6 +4,7 @@ data, and the shared training loop behind the notebooks of this companion.
     from mdlm_core import DiffusionTransformer, ModelConfig, MaskRatio, md_loss
 """
 
+from . import interactive
 from .mask_ratio import MIN_MASK_RATIO, MaskRatio
 from .md_loss import MDLossOutput, md_loss, md_loss_terms, mask_tokens, sample_mask, subs_log_probs
 from .model import DiffusionTransformer, ModelConfig

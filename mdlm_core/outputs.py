@@ -47,12 +47,23 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+PARTIAL = ".partial-"  # marks temporaries; a hard kill (SIGKILL) can leave one behind, never a final name
+
+
+def remove_partials(folder: str | os.PathLike) -> int:
+    """Delete temporaries left by killed writers below ``folder``; returns how many were removed."""
+    stale = [p for p in Path(folder).rglob(f".*{PARTIAL}*") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``, else delete it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{PARTIAL}", suffix=path.suffix)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -16,6 +16,7 @@ training runs are cached by configuration hash, so a killed run redoes only the 
 from __future__ import annotations
 
 import argparse
+import os
 import hashlib
 import re
 import sys
@@ -23,7 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .outputs import write_text
+from .interactive import HEADLESS_ENV
+from .outputs import figures_dir, remove_partials, write_text
 from .profiles import DEFAULT_PROFILE, PROFILES, resolve_profile
 from .report import build_report, load_claims, update_readme
 
@@ -69,6 +71,20 @@ def _select(notebooks: list[Notebook], only: list[str] | None) -> list[Notebook]
     return [nb for nb in notebooks if nb.number in wanted]
 
 
+class _Indented:
+    """A write-only stream that indents each line it forwards (for notebook output under the pipeline's)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        self.stream.write("".join(f"    {line}" for line in text.splitlines(keepends=True)))
+        self.stream.flush()
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def run_notebook(notebook: Notebook, root: Path, profile: str, force: bool) -> str:
     """Execute one notebook unless its stamp is current; returns 'ran' or 'skipped'."""
     import jupytext
@@ -87,8 +103,10 @@ def run_notebook(notebook: Notebook, root: Path, profile: str, force: bool) -> s
     executed_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(jupytext.read(notebook.source), converted)
     try:
-        pm.execute_notebook(str(converted), str(output), parameters={"profile": profile},
-                            cwd=str(notebook.source.parent), progress_bar=False, log_output=False)
+        # the notebooks' own printouts (one line per training run) stream through, indented
+        pm.execute_notebook(str(converted), str(output), parameters={"profile": profile}, kernel_name="python3",
+                            cwd=str(notebook.source.parent), progress_bar=False,
+                            stdout_file=_Indented(sys.stdout), stderr_file=None)
     except pm.PapermillExecutionError as err:
         raise SystemExit(f"\nFAILED {notebook.source.relative_to(root)} at cell {err.exec_count} "
                          f"({err.ename}: {err.evalue})\n  executed notebook with the traceback: {output}") from None
@@ -108,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     root = args.root.resolve()
+    os.environ.setdefault(HEADLESS_ENV, "1")  # interactive explorers draw their static frame
     notebooks = _select(discover(root), args.only)
+    if removed := remove_partials(figures_dir(profile)):
+        print(f"reproduce: removed {removed} partial file(s) left by an interrupted run", flush=True)
     print(f"reproduce: profile={profile}, {len(notebooks)} notebook(s)", flush=True)
     start = time.perf_counter()
     for i, nb in enumerate(notebooks, 1):

@@ -173,3 +173,11 @@ claims = [
              "01_window_average_heatmap"),
 ]
 mdlm.save_claims("01_signal_curve", claims, profile)
+
+# %% [markdown]
+# ## Explore
+# In JupyterLab the sliders below redraw the curve live: pick k and a training window and read off the
+# fraction of Signal-regime masks it yields. Run headless (reproduce.sh, nbval) it draws the default once.
+
+# %%
+mdlm.interactive.signal_window_explorer(k=cfg.k_heatmap, window=(0.0, mdlm.optimal_window_upper(cfg.k_heatmap)))

@@ -37,3 +37,118 @@ def test_reproduce_rejects_bad_arguments():
     bad_only = subprocess.run([sys.executable, "-m", "mdlm_core.pipeline", "--root", str(ROOT), "--only", "99",
                                "--profile", "smoke"], capture_output=True, text=True)
     assert bad_only.returncode != 0 and "no such notebook" in bad_only.stderr
+
+
+NOTEBOOK_HEADER = """# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+"""
+
+FAST = NOTEBOOK_HEADER + '''
+# %% tags=["parameters"]
+profile = "quick"
+
+# %%
+import os
+import matplotlib.pyplot as plt
+import pandas as pd
+import mdlm_core as mdlm
+fig, ax = plt.subplots()
+ax.plot([0, 1], [0, 1])
+mdlm.save_figure(fig, "{name}", profile)
+mdlm.save_table(pd.DataFrame({{"x": [1, 2]}}), "{name}", profile)
+mdlm.save_claims("{name}", [mdlm.Claim("c", "1", "1", "reproduced", "{name}")], profile)
+'''
+
+SLOW = FAST + '''
+# %%
+import time
+if os.environ.get("TEST_SLOW_NOTEBOOK") == "1":
+    time.sleep(120)
+'''
+
+
+def _project(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_fast.py").write_text(FAST.format(name="01_fast"))
+    (tmp_path / "notebooks" / "02_slow.py").write_text(SLOW.format(name="02_slow"))
+    return tmp_path
+
+
+def _pipeline(root, **env):
+    import os
+
+    full_env = {**os.environ, "MDLM_FIGURES_DIR": str(root / "figures"), **env}
+    return subprocess.Popen([sys.executable, "-m", "mdlm_core.pipeline", "--root", str(root), "--profile", "smoke"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+                            start_new_session=True)
+
+
+def test_killed_reproduce_resumes_without_redoing_work_or_leaving_partial_files(tmp_path):
+    import os
+    import signal
+    import time
+
+    root = _project(tmp_path)
+    executed = root / "build" / "executed" / "smoke"
+    proc = _pipeline(root, TEST_SLOW_NOTEBOOK="1")
+    deadline = time.time() + 120
+    while not (executed / "01_fast.stamp").exists() or not (root / "figures" / "smoke" / "02_slow.png").exists():
+        assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-way through notebook 02
+    proc.wait()
+    assert not (executed / "02_slow.stamp").exists()
+    # atomic writes: every file under its final name is complete (a kill can only strand a hidden temporary)
+    import json
+
+    import matplotlib.image
+    import pandas as pd
+
+    for path in (root / "figures").rglob("[!.]*"):
+        if path.suffix == ".png":
+            matplotlib.image.imread(path)
+        elif path.suffix == ".pdf":
+            assert path.read_bytes().rstrip().endswith(b"%%EOF"), path
+        elif path.suffix == ".csv":
+            pd.read_csv(path)
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+
+    rerun = _pipeline(root)
+    out, err = rerun.communicate(timeout=180)
+    assert rerun.returncode == 0, out + err
+    assert "01_fast.py ... skipped" in out and "02_slow.py ... ran" in out
+    assert (executed / "02_slow.stamp").exists()
+    assert "02_slow" in (root / "figures" / "smoke" / "REPORT.md").read_text()
+    assert not [p for p in (root / "figures").rglob(".*") if p.is_file()]  # stale temporaries swept
+
+
+def test_failing_notebook_names_itself_and_its_cell(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_broken.py").write_text(
+        NOTEBOOK_HEADER + '\n# %% tags=["parameters"]\nprofile = "quick"\n\n# %%\nraise RuntimeError("boom")\n')
+    proc = _pipeline(tmp_path)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode != 0
+    assert "FAILED notebooks/01_broken.py at cell" in err and "RuntimeError: boom" in err
+    assert (tmp_path / "build" / "executed" / "smoke" / "01_broken.ipynb").exists()  # kept for reading
+    assert not (tmp_path / "build" / "executed" / "smoke" / "01_broken.stamp").exists()
+
+
+def test_same_seed_gives_identical_result_csvs(tmp_path):
+    import os
+
+    tables = []
+    for attempt in range(2):
+        env = {**os.environ, "MDLM_FIGURES_DIR": str(tmp_path / f"run{attempt}")}
+        done = subprocess.run([str(ROOT / "reproduce.sh"), "--profile", "smoke", "--only", "01", "--force"],
+                              capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        folder = tmp_path / f"run{attempt}" / "smoke" / "data"
+        tables.append({p.name: p.read_bytes() for p in sorted(folder.glob("*.csv"))})
+    assert tables[0] and tables[0] == tables[1]

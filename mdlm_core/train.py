@@ -128,17 +128,55 @@ def _save(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
+def distributed_rank_and_size() -> tuple[int, int]:
+    """(rank, world size) under torch.distributed (e.g. launched by torchrun), else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _wrap_ddp(model: torch.nn.Module) -> torch.nn.Module:
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = next(model.parameters()).device
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _gather(obj: Any, world: int) -> list:
+    import torch.distributed as dist
+
+    if world == 1:
+        return [obj]
+    out: list = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn: EvalFn | None = None,
           run_dir: str | Path | None = None, desc: str = "train", progress: bool = True) -> TrainResult:
-    """Train ``model`` in place for cfg.steps optimiser steps; resumable and cached when run_dir is given."""
+    """Train ``model`` in place for cfg.steps optimiser steps; resumable and cached when run_dir is given.
+
+    Under torch.distributed (``torchrun --nproc_per_node N``) the model is wrapped in
+    DistributedDataParallel, rank r draws its batches and masks from seed ``cfg.seed + 1_000_003 r`` (so the
+    ranks see different data), and rank 0 alone evaluates, writes metrics and checkpoints; the checkpoint
+    holds every rank's generator state, so a resumed multi-GPU run is exact too. ``train_*`` metrics are
+    rank 0's.
+    """
     run_dir = Path(run_dir) if run_dir is not None else None
+    rank, world = distributed_rank_and_size()
+    verbose = progress and rank == 0
     if run_dir is not None and (run_dir / FINAL).exists():
         final = load_checkpoint(run_dir / FINAL)
         model.load_state_dict(final["model"])
+        if verbose:
+            print(f"[train] {desc}: finished run found in cache ({run_dir.name}), not retrained", flush=True)
         return TrainResult(pd.DataFrame(final["rows"]), run_dir, cached=True)
 
+    net = _wrap_ddp(model) if world > 1 else model
     optimizer = make_optimizer(model, cfg)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank)
     torch.manual_seed(cfg.seed)  # dropout and any other global-RNG use
     rows: list[dict] = []
     start = 0
@@ -146,20 +184,21 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        generator.set_state(ckpt["generator"])
+        states = ckpt["generator"]
+        generator.set_state(states[rank] if isinstance(states, list) else states)
         torch.set_rng_state(ckpt["torch_rng"])
         rows, start = ckpt["rows"], ckpt["step"]
 
     def evaluate(step: int, sums: dict[str, float], count: int) -> None:
         row: dict[str, float] = {"step": step, "lr": learning_rate(max(step - 1, 0), cfg)}
         row.update({f"train_{k}": v / max(count, 1) for k, v in sums.items()})
-        if eval_fn is not None:
+        if eval_fn is not None and rank == 0:
             model.eval()
             with torch.no_grad():
                 row.update({k: float(v) for k, v in eval_fn(model, step).items()})
             model.train()
         rows.append(row)
-        if run_dir is not None:
+        if run_dir is not None and rank == 0:
             with atomic_path(run_dir / METRICS) as tmp:
                 pd.DataFrame(rows).to_csv(tmp, index=False)
 
@@ -168,12 +207,14 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
         evaluate(0, {}, 0)
     sums: dict[str, float] = {}
     count, n_evals, t0 = 0, len(rows), time.perf_counter()
-    bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, disable=not progress,
+    if verbose:
+        print(f"[train] {desc}: steps {start}..{cfg.steps}" + (f" (resumed)" if start else ""), flush=True)
+    bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, disable=not verbose,
                mininterval=1.0, leave=False)
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, cfg)
-        loss, metrics = step_fn(model, step, generator)
+        loss, metrics = step_fn(net, step, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -190,14 +231,23 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
             sums, count, n_evals = {}, 0, n_evals + 1
             if run_dir is not None and cfg.checkpoint_every and n_evals % cfg.checkpoint_every == 0 \
                     and done < cfg.steps:
-                _save(run_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                             "generator": generator.get_state(),
-                                             "torch_rng": torch.get_rng_state(), "rows": rows, "step": done})
+                states = _gather(generator.get_state(), world)
+                if rank == 0:
+                    _save(run_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                                 "generator": states if world > 1 else states[0],
+                                                 "torch_rng": torch.get_rng_state(), "rows": rows, "step": done})
     bar.close()
-    if run_dir is not None:
+    seconds = time.perf_counter() - t0
+    if run_dir is not None and rank == 0:
         _save(run_dir / FINAL, {"model": model.state_dict(), "rows": rows})
-        write_text(run_dir / "timing.json", json.dumps({"seconds_this_session": time.perf_counter() - t0,
+        write_text(run_dir / "timing.json", json.dumps({"seconds_this_session": seconds,
                                                         "resumed_from_step": start}) + "\n")
         (run_dir / CHECKPOINT).unlink(missing_ok=True)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # no rank returns before rank 0 has written the final state
+    if verbose:
+        print(f"[train] {desc}: {cfg.steps - start} steps in {seconds:.1f} s", flush=True)
     model.eval()
     return TrainResult(pd.DataFrame(rows), run_dir, cached=False)

@@ -91,3 +91,41 @@ def test_weight_decay_only_on_matrices():
     decayed, plain = opt.param_groups
     assert all(p.dim() >= 2 for p in decayed["params"]) and decayed["weight_decay"] == CFG.weight_decay
     assert all(p.dim() < 2 for p in plain["params"]) and plain["weight_decay"] == 0.0
+
+
+DDP_WORKER = """
+import sys
+import torch
+import torch.distributed as dist
+sys.path.insert(0, {tests!r})
+from test_train import CFG, eval_fn, new_model, step_fn
+from mdlm_core import train
+
+rank = int(sys.argv[1])
+dist.init_process_group("gloo", init_method="file://{init}", rank=rank, world_size=2)
+model = new_model()
+result = train(model, step_fn, CFG, eval_fn=eval_fn, run_dir={run!r}, progress=False)
+torch.save({{"params": [p.detach() for p in model.parameters()], "rows": len(result.metrics)}}, {out!r} + str(rank))
+dist.destroy_process_group()
+"""
+
+
+def test_distributed_data_parallel_keeps_ranks_in_sync(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "worker.py"
+    script.write_text(DDP_WORKER.format(tests=str(Path(__file__).parent), init=tmp_path / "init",
+                                        run=str(tmp_path / "run"), out=str(tmp_path / "rank")))
+    procs = [subprocess.Popen([sys.executable, str(script), str(r)], stderr=subprocess.PIPE, text=True)
+             for r in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+    r0, r1 = (torch.load(tmp_path / f"rank{r}") for r in range(2))
+    assert all(torch.equal(a, b) for a, b in zip(r0["params"], r1["params"]))  # gradients all-reduced each step
+    solo = new_model()
+    train(solo, step_fn, CFG, progress=False)
+    assert not all(torch.equal(a, b) for a, b in zip(r0["params"], solo.parameters()))  # ranks saw different data
+    assert r0["rows"] == 4 and (tmp_path / "run" / FINAL).exists()

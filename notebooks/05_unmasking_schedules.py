@@ -126,9 +126,9 @@ print(f"{len(brute)} (law, schedule, K) cases: max |calculator - enumeration| = 
 #
 # **The bound.** The terms of the sum are non-increasing in $j$, so the sum is at most the integral from $m-1$;
 # substituting $y = F(x + \delta)$ and integrating by parts,
-# $\mathbb E[R_m] \le \int_0^1 \big(F(x+\delta) - F(x)\big)\, d\delta$ with $x = G(m-1)$. On the geometric part of
-# the TC curve $F(x+\delta) - F(x) = (L-m+1)(1 - e^{-a\delta})$, giving
-# $\mathbb E[R_m] \le (L - m + 1)\big(1 - \tfrac{1 - e^{-a}}{a}\big) \le (L-m+1)\,\tfrac a2$; on its linear tail
+# $\mathbb E[R_m] \le \int_0^1 \big(F(x+\delta) - F(x)\big)\, d\delta$ with $x = G(m-1)$ ($F$ capped at $L-1$ past $K-1$). On the geometric part of
+# the TC curve $F(x+\delta) - F(x) = (L-m)(1 - e^{-a\delta})$, giving
+# $\mathbb E[R_m] \le (L - m)\big(1 - \tfrac{1 - e^{-a}}{a}\big) \le (L-m)\,\tfrac a2$; on its linear tail
 # the rounds are single tokens and $R_m = 0$ exactly. The DTC curve gives $\mathbb E[R_m] \le (m-1)\tfrac{e^a - 1 - a}{a}
 # \approx m\,\tfrac a2$ the same way. So both reach $c \approx a/2 \lesssim \frac{1 + \log L}{2(K-1)}$: the
 # $\log L / K$ of the paper. The joints between the two parts of the curve are checked numerically below for

@@ -1,5 +1,6 @@
 """mdlm_core: the model, the masked-diffusion loss, mask-ratio distributions, k-parity theory and
-data, and the shared training loop behind the notebooks of this companion.
+data, unmasking schedules and their sampling error, and the shared training loop behind the notebooks
+of this companion.
 
     from mdlm_core import DiffusionTransformer, ModelConfig, MaskRatio, md_loss
 """
@@ -15,6 +16,12 @@ from .signal import (SIGNAL_CURVE_PROFILES, SignalCurveConfig, argmax_signal_pro
                      monte_carlo_signal_probability, optimal_mask_ratio, optimal_window_upper,
                      signal_probability, window_average_signal)
 from .samplers import sample_tokens, unmask_by_schedule
+from .schedules import (SCHEDULE_NAMES, FixedSchedule, ProductWeightSchedule, RandomPhaseSchedule, adaptivity_constants, check_rounds,
+                        dtc_adaptive_schedule, dtc_product_schedule, equal_random_schedule, geometric_rate, monte_carlo_overrun, overrun,
+                        schedule_distribution, size_schedule, tc_adaptive_schedule, tc_product_schedule)
+from .dependence import (UNMASKING_SCHEDULE_PROFILES, ReedSolomonCode, SamplingKLEstimate, UnmaskingScheduleConfig,
+                         dual_total_correlation, estimate_sampling_kl, expected_kl, expected_sampling_kl_bruteforce,
+                         information_profile, mds_information_profile, sampling_kl, total_correlation)
 from .train import TrainConfig, TrainResult, config_hash, learning_rate, run_dir_for, train
 
 __all__ = [name for name in dir() if not name.startswith("_")]

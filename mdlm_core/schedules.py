@@ -72,11 +72,11 @@ def sizes_from_masked_fraction(gamma: Callable[[np.ndarray], np.ndarray], length
     u = np.arange(rounds + 1) / rounds
     revealed = np.rint(length * (1.0 - gamma(u))).astype(np.int64)
     revealed[0], revealed[-1] = 0, length
-    # at least one token per round: clip the cumulative count into [k, L - (K - k)]
+    # At least one token per round: a_k = revealed_k - k must be non-decreasing in [0, L - K]; then
+    # revealed_k = a_k + k rises by >= 1 every round whatever the curve's shape (plateaus included).
     k = np.arange(rounds + 1)
-    revealed = np.clip(np.maximum.accumulate(revealed), k, length - (rounds - k))
-    revealed = np.maximum.accumulate(revealed)
-    return np.diff(revealed)
+    slack = np.maximum.accumulate(np.clip(revealed - k, 0, length - rounds))
+    return np.diff(slack + k)
 
 
 def size_schedule(name: str, length: int, rounds: int) -> np.ndarray:

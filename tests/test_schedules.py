@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mdlm_core.schedules import size_schedule
+from mdlm_core.schedules import size_schedule, sizes_from_masked_fraction
 
 
 @pytest.mark.parametrize("name", ["equal", "linear", "cosine"])
@@ -119,3 +119,10 @@ def test_product_weight_schedules_adapt_too():
         assert max(c_tc, c_dtc) <= (1 + np.log(300)) / (K - 1)
     with pytest.raises(ValueError, match="too many"):
         schedule_distribution("tc-product", 200, 50).support()
+
+
+def test_plateauing_curve_still_reveals_a_token_every_round():
+    # masked fraction stuck at 1/2 for the middle half of the rounds: rounding alone would give empty rounds
+    plateau = lambda u: np.where(u < 0.25, 1 - 2 * u, np.where(u < 0.75, 0.5, 2 * (1 - u)))
+    sizes = sizes_from_masked_fraction(plateau, 10, 8)
+    assert len(sizes) == 8 and sizes.sum() == 10 and sizes.min() >= 1

@@ -11,7 +11,12 @@ import os
 import re
 from pathlib import Path
 
-import pytest
+import jupytext
+import nbformat
+from _pytest.compat import legacy_path
+from nbval.plugin import IPyNbFile
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
 
 ROOT = Path(__file__).parent
 NOTEBOOK = re.compile(r"^\d\d_[\w-]+\.py$")
@@ -25,19 +30,25 @@ def pytest_configure(config):
     os.environ.setdefault("MDLM_HEADLESS", "1")
 
 
+class JupytextNotebook(IPyNbFile):
+    """An nbval notebook whose node path is the jupytext .py source (so `pytest notebooks/01_x.py` selects
+    it) while nbval reads and runs the converted, parameterised copy in build/nbval/."""
+
+    converted: Path
+
+    @property
+    def fspath(self):
+        return legacy_path(self.converted)
+
+
 def pytest_collect_file(parent, file_path):
     if file_path.parent.name != "notebooks" or not NOTEBOOK.match(file_path.name):
         return None
-    import jupytext
-    import nbformat
-    from nbval.plugin import IPyNbFile
-    from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
-
     BUILD.mkdir(parents=True, exist_ok=True)
     target = BUILD / f"{file_path.stem}.ipynb"
     nbformat.write(jupytext.read(file_path), target)
     # load_notebook_node adds the metadata papermill expects (tags lists, a papermill section)
-    nb = parameterize_notebook(load_notebook_node(str(target)), {"profile": "smoke"})
-    nbformat.write(nb, target)
-    return IPyNbFile.from_parent(parent, path=target)
+    nbformat.write(parameterize_notebook(load_notebook_node(str(target)), {"profile": "smoke"}), target)
+    node = JupytextNotebook.from_parent(parent, path=file_path)
+    node.converted = target
+    return node

@@ -39,7 +39,8 @@ def explore(draw: Callable[..., plt.Figure], controls: dict, defaults: dict):
     import ipywidgets as widgets
 
     for name, widget in controls.items():
-        widget.value = defaults[name]
+        if isinstance(widget, widgets.ValueWidget):
+            widget.value = defaults[name]
 
     def redraw(**values):
         draw(**values)
@@ -76,3 +77,44 @@ def signal_window_explorer(k: int = 6, window: tuple[float, float] = (0.0, 0.246
                     "window": widgets.FloatRangeSlider(min=0.0, max=1.0, step=0.005, description="window",
                                                        readout_format=".3f")}
     return explore(draw_signal_window, controls, {"k": k, "window": tuple(window)})
+
+
+EXPLORER_SCHEDULES = ("tc", "dtc", "equal", "cosine")
+
+
+def draw_schedule_comparison(length: int = 200, rounds: int = 40, codimension: int = 5,
+                             alphabet: int = 2048) -> plt.Figure:
+    """Mean unmasking size per round and exact E[KL] on an [L, L - codim] MDS code, per schedule."""
+    from .dependence import dual_total_correlation, expected_kl, mds_information_profile, total_correlation
+    from .schedules import schedule_distribution
+
+    rounds = min(rounds, length)
+    codimension = min(codimension, length - 1)
+    profile = mds_information_profile(length, length - codimension, alphabet)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+    kls = {}
+    for name in EXPLORER_SCHEDULES:
+        schedule = schedule_distribution(name, length, rounds)
+        ax.plot(np.arange(1, rounds + 1), schedule.expected_sizes(), label=name)
+        kls[name] = expected_kl(schedule, profile)
+    ax.set(xlabel="round k", ylabel=r"mean size $E[s_k]$", yscale="log", title=f"L = {length}, K = {rounds}")
+    ax.legend()
+    ax2.bar(list(kls), list(kls.values()), color=[f"C{i}" for i in range(len(kls))])
+    ax2.set(ylabel="exact E[KL] (nats)", title=f"codim {codimension}: TC = {total_correlation(profile):.1f}, "
+                                                 f"DTC = {dual_total_correlation(profile):.1f}, TC/K = "
+                                                 f"{total_correlation(profile) / rounds:.2f}")
+    return fig
+
+
+def schedule_explorer(length: int = 200, rounds: int = 40, codimension: int = 5, alphabet: int = 2048):
+    """Sliders for L, K and the code's codimension L - d over the schedules of notebook 05."""
+    controls = {}
+    if not is_headless():
+        import ipywidgets as widgets
+
+        controls = {"length": widgets.IntSlider(min=10, max=2000, step=10, description="L"),
+                    "rounds": widgets.IntSlider(min=1, max=2000, description="K"),
+                    "codimension": widgets.IntSlider(min=1, max=1999, description="L - d"),
+                    "alphabet": widgets.fixed(alphabet)}
+    return explore(draw_schedule_comparison, controls,
+                   {"length": length, "rounds": rounds, "codimension": codimension, "alphabet": alphabet})

@@ -365,6 +365,14 @@ print(f"RS code over GF({cfg.rs_prime}), L = {cfg.rs_length}, d = {cfg.rs_dimens
 rs_check.round(4)
 
 # %% [markdown]
+# ## Explore
+# In JupyterLab the sliders redraw the mean round sizes and the exact E[KL] of each schedule for any L, K and
+# codimension L - d (q fixed). Run headless (reproduce.sh, nbval) it draws the default once.
+
+# %%
+mdlm.interactive.schedule_explorer(length=min(L, 200), rounds=min(L, 40), codimension=5, alphabet=q)
+
+# %% [markdown]
 # ## Claims
 #
 # The paper's claims are upper bounds, $\tilde O(\mathrm{TC}/K)$ and $\tilde O(\mathrm{DTC}/K)$. The exact test of a

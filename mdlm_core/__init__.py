@@ -15,7 +15,10 @@ from .profiles import PROFILES, config_for_profile, resolve_profile
 from .signal import (SIGNAL_CURVE_PROFILES, SignalCurveConfig, argmax_signal_probability, count_masked_relevant, is_signal_mask,
                      monte_carlo_signal_probability, optimal_mask_ratio, optimal_window_upper,
                      signal_probability, window_average_signal)
-from .samplers import sample_tokens, unmask_by_schedule
+from .samplers import (ancestral_sample, as_denoiser, block_schedules, generate, generate_blockwise, sample_tokens,
+                       start_sequence, unmask_by_schedule)
+from .sft import answer_region, pack_sft_examples, sft_loss, strip_after_eos
+from .sft_tasks import SFTExample, exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic
 from .schedules import (SCHEDULE_NAMES, FixedSchedule, ProductWeightSchedule, RandomPhaseSchedule, adaptivity_constants, check_rounds,
                         dtc_adaptive_schedule, dtc_product_schedule, equal_random_schedule, geometric_rate, monte_carlo_overrun, overrun,
                         schedule_distribution, size_schedule, tc_adaptive_schedule, tc_product_schedule)

@@ -1,0 +1,157 @@
+"""SFT tasks as text: (prompt, answer, target) triples, independent of any tokenizer.
+
+* ``load_sst2``: SST-2 sentiment (discriminative), answered with one label word.
+* ``make_arithmetic``: seeded multi-digit arithmetic (generative): the answer is several digit tokens
+  that a sampler must generate; scored by exact match.
+* ``load_gsm8k``: grade-school maths word problems (generative, ``paper`` profile only); the answer is
+  the worked solution ending in ``#### <number>``, scored on that final number.
+
+Data is read from ``data_dir`` or ``$MDLM_DATA_DIR`` (the folder holding ``sst2/`` and ``gsm8k/``);
+nothing is downloaded. ``exact_match`` ignores whitespace because tokenizers decode spaces differently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SST2_LABELS = ("negative", "positive")   # GLUE label 0, 1
+SST2_SPLITS = {"train": "train.tsv", "dev": "dev.tsv"}
+GSM8K_SPLITS = {"train": "train.jsonl", "test": "test.jsonl"}
+ARITHMETIC_OPS = ("+", "-", "*")
+
+
+@dataclass(frozen=True)
+class SFTExample:
+    prompt: str   # what the model is conditioned on
+    answer: str   # what it is trained to generate (followed by EOS padding)
+    target: str   # what a generated answer is scored against (exact match)
+
+
+def data_file(subdir: str, filename: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """``<data_dir or $MDLM_DATA_DIR>/<subdir>/<filename>``, or an error that says how to provide it."""
+    root = data_dir if data_dir is not None else os.environ.get("MDLM_DATA_DIR")
+    if root is None:
+        raise FileNotFoundError(f"no data directory for {subdir}/{filename}: set MDLM_DATA_DIR to the folder holding "
+                                f"{subdir}/ (in this project ../shared/data; reproduce.sh sets it) or pass data_dir=")
+    path = Path(root) / subdir / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: put the {subdir} files ({filename}) there (see its SOURCE.md and "
+                                "README 'Data'), or point MDLM_DATA_DIR / data_dir= at the folder holding "
+                                f"{subdir}/; nothing is downloaded at run time")
+    return path
+
+
+def _subsample(items: list, limit: int | None, seed: int) -> list:
+    """A seeded random subset of ``limit`` items (all of them, in file order, when limit is None)."""
+    if limit is None or limit >= len(items):
+        return items
+    keep = np.sort(np.random.default_rng(seed).choice(len(items), size=limit, replace=False))
+    return [items[i] for i in keep]
+
+
+def normalize(text: str) -> str:
+    return "".join(text.split())
+
+
+def exact_match(prediction: str, target: str) -> bool:
+    """True when ``prediction`` equals ``target`` up to whitespace."""
+    return normalize(prediction) == normalize(target)
+
+
+# -- SST-2 ------------------------------------------------------------------------------------------
+def sst2_prompt(sentence: str) -> str:
+    return f"review : {sentence.strip()} sentiment :"
+
+
+def load_sst2(split: str = "train", data_dir: str | os.PathLike | None = None, limit: int | None = None,
+              seed: int = 0) -> list[SFTExample]:
+    """SST-2 (GLUE TSV with header ``sentence<TAB>label``) as examples answered by 'negative'/'positive'."""
+    if split not in SST2_SPLITS:
+        raise ValueError(f"SST-2 split {split!r}: choose one of {list(SST2_SPLITS)} (GLUE's test has no labels)")
+    path = data_file("sst2", SST2_SPLITS[split], data_dir)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not rows or rows[0] != ["sentence", "label"]:
+        raise ValueError(f"{path}: expected a GLUE SST-2 TSV with header 'sentence<TAB>label', got {rows[:1]}")
+    examples = []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != 2 or row[1] not in ("0", "1"):
+            raise ValueError(f"{path}:{line}: expected '<sentence><TAB><0 or 1>', got {row!r}")
+        label = SST2_LABELS[int(row[1])]
+        examples.append(SFTExample(sst2_prompt(row[0]), label, label))
+    return _subsample(examples, limit, seed)
+
+
+# -- multi-digit arithmetic -------------------------------------------------------------------------
+def spaced(number: int) -> str:
+    """Digits separated by spaces ('-' kept in front), so each digit is its own word under any tokenizer."""
+    return ("- " if number < 0 else "") + " ".join(str(abs(number)))
+
+
+def arithmetic_example(a: int, op: str, b: int) -> SFTExample:
+    result = {"+": a + b, "-": a - b, "*": a * b}[op]
+    answer = spaced(result)
+    return SFTExample(f"{spaced(a)} {op} {spaced(b)} =", answer, answer)
+
+
+def make_arithmetic(n_train: int, n_test: int, digits: int = 3, ops: tuple[str, ...] = ("+",),
+                    seed: int = 0) -> tuple[list[SFTExample], list[SFTExample]]:
+    """Seeded, disjoint train and test sets of ``a op b = c`` with operands in [0, 10^digits).
+
+    Subtraction draws a >= b so answers stay non-negative. A problem never appears in both sets.
+    """
+    if digits < 1 or n_train < 0 or n_test < 0:
+        raise ValueError("digits must be >= 1 and the set sizes >= 0")
+    if not ops or any(op not in ARITHMETIC_OPS for op in ops):
+        raise ValueError(f"ops={ops!r}: choose from {ARITHMETIC_OPS}")
+    base = 10 ** digits
+    if n_train + n_test > len(ops) * base * base // 4:
+        raise ValueError(f"{n_train + n_test} problems requested: too many for {digits}-digit operands "
+                         "(at most a quarter of the problem space); ask for fewer or raise digits")
+    rng = np.random.default_rng(seed)
+    problems: dict[tuple[int, str, int], None] = {}   # insertion-ordered set of distinct problems
+    while len(problems) < n_train + n_test:
+        a, b = (int(x) for x in rng.integers(0, base, size=2))
+        op = ops[int(rng.integers(len(ops)))]
+        problems.setdefault((max(a, b), op, min(a, b)) if op == "-" else (a, op, b), None)
+    examples = [arithmetic_example(*problem) for problem in problems]
+    return examples[:n_train], examples[n_train:]
+
+
+# -- GSM8K --------------------------------------------------------------------------------------------
+CALCULATOR = re.compile(r"<<[^>]*>>")
+FINAL_ANSWER = re.compile(r"####\s*(.+?)\s*$", re.MULTILINE)
+
+
+def gsm8k_final_answer(text: str) -> str | None:
+    """The number after the last ``####`` (commas and a trailing period dropped), or None if absent."""
+    found = FINAL_ANSWER.findall(text)
+    return found[-1].replace(",", "").rstrip(".").strip() if found else None
+
+
+def load_gsm8k(split: str = "train", data_dir: str | os.PathLike | None = None, limit: int | None = None,
+               seed: int = 0) -> list[SFTExample]:
+    """GSM8K JSONL as examples: the answer is the worked solution (calculator annotations <<...>> removed)
+    ending in '#### <number>', the target is that number."""
+    if split not in GSM8K_SPLITS:
+        raise ValueError(f"GSM8K split {split!r}: choose one of {list(GSM8K_SPLITS)}")
+    path = data_file("gsm8k", GSM8K_SPLITS[split], data_dir)
+    examples = []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            solution = CALCULATOR.sub("", record["answer"]).strip()
+            target = gsm8k_final_answer(solution)
+            if target is None:
+                raise ValueError(f"{path}:{line_no}: the answer has no final '#### <number>' line")
+            examples.append(SFTExample(f"Question : {record['question'].strip()}\nAnswer :", solution, target))
+    return _subsample(examples, limit, seed)

@@ -1,0 +1,85 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mdlm_core.sft_tasks import (exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic)
+
+SHARED = Path(os.environ.get("MDLM_DATA_DIR", Path(__file__).parents[1] / ".." / "shared" / "data"))
+
+
+def write_sst2(root, rows, header="sentence\tlabel"):
+    (root / "sst2").mkdir(parents=True, exist_ok=True)
+    (root / "sst2" / "train.tsv").write_text(header + "\n" + "".join(f"{s}\t{l}\n" for s, l in rows))
+
+
+def test_sst2_gives_one_word_label_answers(tmp_path):
+    write_sst2(tmp_path, [("a charming , \"quiet\" film ", 1), ("dull ", 0), ("fine ", 1)])
+    examples = load_sst2("train", data_dir=tmp_path)
+    assert [e.answer for e in examples] == ["positive", "negative", "positive"]
+    assert all(e.target == e.answer for e in examples)
+    assert '"quiet"' in examples[0].prompt and examples[0].prompt.endswith("sentiment :")
+    assert len(load_sst2("train", data_dir=tmp_path, limit=2, seed=1)) == 2
+
+
+def test_sst2_errors_say_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv("MDLM_DATA_DIR", raising=False)
+    with pytest.raises(FileNotFoundError, match="MDLM_DATA_DIR"):
+        load_sst2("train")
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+        load_sst2("dev", data_dir=tmp_path)
+    monkeypatch.setenv("MDLM_DATA_DIR", str(tmp_path))
+    write_sst2(tmp_path, [("ok ", 2)])
+    with pytest.raises(ValueError, match="0 or 1"):
+        load_sst2("train")
+    write_sst2(tmp_path, [("ok ", 1)], header="text\tlabel")
+    with pytest.raises(ValueError, match="header"):
+        load_sst2("train")
+    with pytest.raises(ValueError, match="split"):
+        load_sst2("test")
+
+
+def test_arithmetic_is_seeded_correct_and_disjoint():
+    train, test = make_arithmetic(300, 100, digits=3, ops=("+", "-", "*"), seed=0)
+    again, _ = make_arithmetic(300, 100, digits=3, ops=("+", "-", "*"), seed=0)
+    assert train == again and make_arithmetic(300, 100, seed=1)[0] != make_arithmetic(300, 100, seed=0)[0]
+    assert len(train) == 300 and len(test) == 100
+    assert not {e.prompt for e in train} & {e.prompt for e in test}
+    for e in train + test:
+        expression = e.prompt.rstrip("=").replace(" ", "")
+        assert int(e.answer.replace(" ", "")) == eval(expression, {}, {})   # the answer is right
+        assert e.answer == e.target and int(e.answer.replace(" ", "")) >= 0
+    assert max(len(e.answer.split()) for e in train) >= 4   # several tokens to generate
+    with pytest.raises(ValueError, match="ops"):
+        make_arithmetic(1, 1, ops=("/",))
+    with pytest.raises(ValueError, match="too many"):
+        make_arithmetic(100, 0, digits=1)
+
+
+def test_exact_match_ignores_whitespace_only():
+    assert exact_match("1 0 4 7", "1047") and exact_match(" positive", "positive")
+    assert not exact_match("1 0 4", "1 0 4 7") and not exact_match("Positive", "positive")
+
+
+def test_gsm8k_final_answer_and_loader(tmp_path):
+    assert gsm8k_final_answer("so 2+2=4\n#### 1,000") == "1000"
+    assert gsm8k_final_answer("#### 3\nthen\n#### 18.") == "18"
+    assert gsm8k_final_answer("no answer here") is None
+    (tmp_path / "gsm8k").mkdir()
+    record = {"question": "Ann has 2 apples and buys 3. How many? ", "answer": "2+3=<<2+3=5>>5\n#### 5"}
+    (tmp_path / "gsm8k" / "test.jsonl").write_text(json.dumps(record) + "\n")
+    [example] = load_gsm8k("test", data_dir=tmp_path)
+    assert example.answer == "2+3=5\n#### 5" and example.target == "5"
+    assert example.prompt.startswith("Question : Ann") and example.prompt.endswith("Answer :")
+    (tmp_path / "gsm8k" / "test.jsonl").write_text(json.dumps({"question": "q", "answer": "5"}) + "\n")
+    with pytest.raises(ValueError, match="####"):
+        load_gsm8k("test", data_dir=tmp_path)
+
+
+@pytest.mark.skipif(not (SHARED / "sst2" / "dev.tsv").is_file(), reason="shared data not present")
+def test_the_shared_data_sets_load_in_full():
+    assert len(load_sst2("dev", data_dir=SHARED)) == 872
+    assert len(load_sst2("train", data_dir=SHARED)) == 67349
+    test = load_gsm8k("test", data_dir=SHARED)
+    assert len(test) == 1319 and test[0].target == "18"

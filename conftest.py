@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import pytest
 from _pytest.compat import legacy_path
 from nbval.plugin import IPyNbFile
 from papermill.iorw import load_notebook_node
@@ -52,3 +53,17 @@ def pytest_collect_file(parent, file_path):
     node = JupytextNotebook.from_parent(parent, path=file_path)
     node.converted = target
     return node
+
+
+class _NotAModule(pytest.File):
+    """Stops pytest from importing a notebook source as a Python test module when it is named on the
+    command line (importing it would execute the whole notebook at its default profile)."""
+
+    def collect(self):
+        return []
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    if module_path.parent.name == "notebooks" and NOTEBOOK.match(module_path.name):
+        return _NotAModule.from_parent(parent, path=module_path)
+    return None

@@ -10,7 +10,10 @@ from .mask_ratio import MIN_MASK_RATIO, MaskRatio
 from .md_loss import MDLossOutput, md_loss, md_loss_terms, mask_tokens, sample_mask, subs_log_probs
 from .model import DiffusionTransformer, ModelConfig
 from .outputs import Claim, figures_dir, save_claims, save_figure, save_table, verdict_within
+from .ensemble import Ensemble
 from .parity import PARITY_MASK_ID, PARITY_VOCAB, ParityData, make_parity_data, parity_labels
+from .parity_training import (PARITY_PROFILES, ParityConfig, ParityMember, ParityObjective, grokking_summary,
+                             parity_claims, train_parity)
 from .profiles import PROFILES, config_for_profile, resolve_profile
 from .signal import (SIGNAL_CURVE_PROFILES, SignalCurveConfig, argmax_signal_probability, count_masked_relevant, is_signal_mask,
                      monte_carlo_signal_probability, optimal_mask_ratio, optimal_window_upper,

@@ -67,11 +67,24 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW; matrices (and embeddings) are decayed, vectors (biases, LayerNorm gains) are not."""
+    """AdamW; matrices (and embeddings) are decayed, vectors (biases, LayerNorm gains) are not.
+
+    A model that stacks several members on leading dimensions (``ensemble.Ensemble``) says how many in
+    ``leading_member_dims``; the matrix test then applies to each member's own shape.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    stacked = getattr(model, "leading_member_dims", 0)
+    groups = [{"params": [p for p in params if p.dim() - stacked >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.dim() - stacked < 2], "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, foreach=True)
+
+
+def clip_gradients(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
+    """Clip to ``max_norm`` and return the pre-clip norm. A model with its own ``clip_grad_norm_`` (an
+    ensemble clips each member alone) is asked for it; the mean of its members' norms is returned."""
+    if hasattr(model, "clip_grad_norm_"):
+        return model.clip_grad_norm_(max_norm).float().mean()
+    return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -217,8 +230,7 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
         loss, metrics = step_fn(net, step, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                     if cfg.grad_clip else None)
+        grad_norm = clip_gradients(model, cfg.grad_clip) if cfg.grad_clip else None
         optimizer.step()
         for name, value in {"loss": loss.item(), **metrics,
                             **({"grad_norm": grad_norm.item()} if grad_norm is not None else {})}.items():

@@ -1,0 +1,425 @@
+r"""Supervised vs masked-diffusion (MD) training on k-sparse parity, many runs trained as one ensemble.
+
+A *member* is one training run: an objective, a seed (which fixes the secret set S, the finite train
+set, the test set, the initialisation and the batch order) and, for MD, a mask-ratio distribution.
+
+* **Supervised baseline**: the input is [x_1 .. x_n, MASK]; cross-entropy on y only.
+* **MD**: the clean sequence [x_1 .. x_n, y]; every token, label included, is masked with probability
+  t ~ ``MaskRatio``; the loss is ``md_loss_terms`` (1/t-weighted CE on masked tokens) averaged over
+  the B (n+1) tokens, exactly ``md_loss``. The supervised loss is the same computation with the mask
+  fixed to the label, t := 1 and the mean over sequences instead of tokens.
+* **Accuracy** (train and test alike): mask only y and take the argmax over {0, 1}.
+
+While MD trains, the same batches give the paper's loss decomposition (signal.py): a mask is in the
+**Signal regime** when exactly one of the k + 1 relevant tokens S ∪ {y} is masked. We log the CE on that
+one masked relevant token (how well the parity feature is computed), the mean squared logit margin
+(logit_1 - logit_0)^2 over the masked tokens of **Noise-regime** masks (the output magnitude that the
+implicit L2 term pulls to zero: its Bayes-optimal value is 0), and the fraction of Signal masks, to
+compare with P_S = E_t[(k+1) t (1-t)^k] of the mask-ratio distribution.
+
+All members of one call share the training loop of ``train.py`` (lr, schedule, weight decay, steps) and
+run as one ``Ensemble``; each member's randomness is a pure function of (seed, step), so a member draws
+exactly what a solo run of the same seed draws.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .ensemble import Ensemble
+from .mask_ratio import MaskRatio
+from .md_loss import mask_tokens, md_loss_terms, sample_mask, subs_log_probs
+from .model import DiffusionTransformer, ModelConfig
+from .outputs import Claim, cache_dir
+from .parity import PARITY_MASK_ID, PARITY_VOCAB, ParityData, make_parity_data
+from .signal import count_masked_relevant, optimal_mask_ratio, optimal_window_upper, signal_probability
+from .train import TrainConfig, run_dir_for, train
+
+SUPERVISED = "supervised"
+MD = "md"
+
+
+@dataclass(frozen=True)
+class ParityMember:
+    objective: str                       # "supervised" or "md"
+    seed: int
+    mask_ratio: MaskRatio | None = None  # MD only
+
+    def __post_init__(self) -> None:
+        if self.objective not in (SUPERVISED, MD):
+            raise ValueError(f"objective={self.objective!r}: use 'supervised' or 'md'")
+        if (self.objective == MD) != (self.mask_ratio is not None):
+            raise ValueError("an MD member needs a mask_ratio (e.g. MaskRatio.fixed(0.2)); a supervised one takes none")
+
+    @property
+    def label(self) -> str:
+        return SUPERVISED if self.objective == SUPERVISED else f"MD {self.mask_ratio.label}"
+
+
+@dataclass(frozen=True)
+class ParityConfig:
+    """Everything notebook 02 varies; each profile in PARITY_PROFILES is one of these."""
+
+    n: int = 20
+    k: int = 4
+    n_train: int = 500
+    n_test: int = 512
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 64
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.3
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    steps: int = 10_000                  # (a) supervised vs MD, and the window sweep
+    eval_every: int = 100
+    seeds: tuple[int, ...] = (0, 1, 2)
+    md_mask_ratio: object = None         # MD in (a): None means t* = 1/(k+1); else a MaskRatio.parse spec
+    window_uppers: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.6, 1.0)   # U[0, b]
+    window_delta: float = 0.05           # [t* - delta, t* + delta]
+    target_acc: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= self.n:
+            raise ValueError(f"k={self.k} must satisfy 1 <= k <= n={self.n}")
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed")
+        if not 0 < self.window_delta < optimal_mask_ratio(self.k):
+            raise ValueError(f"window_delta={self.window_delta} must lie in (0, t*={optimal_mask_ratio(self.k):.3f})")
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(vocab_size=PARITY_VOCAB, block_size=self.n + 1, n_layer=self.n_layer,
+                           n_head=self.n_head, n_embd=self.n_embd)
+
+    def train_config(self, steps: int | None = None) -> TrainConfig:
+        return TrainConfig(steps=steps or self.steps, lr=self.lr, warmup_steps=self.warmup_steps,
+                           schedule="constant", weight_decay=self.weight_decay, grad_clip=self.grad_clip,
+                           eval_every=self.eval_every)
+
+    def md_ratio(self) -> MaskRatio:
+        return MaskRatio.fixed(optimal_mask_ratio(self.k)) if self.md_mask_ratio is None \
+            else MaskRatio.parse(self.md_mask_ratio)
+
+    def sweep_windows(self) -> list[MaskRatio]:
+        """U[0, b] for every b, then fixed t* and U[t* - delta, t* + delta]."""
+        t_star = optimal_mask_ratio(self.k)
+        return ([MaskRatio.window(0.0, b) for b in self.window_uppers]
+                + [MaskRatio.fixed(t_star), MaskRatio.window(t_star - self.window_delta, t_star + self.window_delta)])
+
+
+PARITY_PROFILES = {
+    "smoke": ParityConfig(n=8, k=2, n_train=128, n_test=128, n_layer=1, n_embd=32, batch_size=32, steps=60,
+                          eval_every=20, warmup_steps=10, seeds=(0, 1, 2), window_uppers=(0.3, 1.0)),
+    # quick: on today's shared 2-core CPU the calibrated grokking setting (n=20, k=4, N=500, batch 128, about
+    # 10k steps; notes/cpu-calibration.md) costs ~1 s per step for 6 runs, far over the 15-minute budget, so
+    # quick shrinks the problem (n=12, k=3, N=150, batch 32, 2500 steps). It was not calibrated to grok.
+    "quick": ParityConfig(n=12, k=3, n_train=150, n_test=256, batch_size=32, lr=2e-3, weight_decay=0.5,
+                          warmup_steps=50, steps=2500, eval_every=250, window_uppers=(0.25, 0.42, 1.0),
+                          window_delta=0.1),
+    # the paper's (n, k) = (20, 6) with weight decay 0.1 and a nanoGPT-sized model, for a GPU
+    "paper": ParityConfig(n=20, k=6, n_train=2000, n_test=2000, n_layer=6, n_head=6, n_embd=384,
+                          weight_decay=0.1, steps=50_000, eval_every=250, seeds=(0, 1, 2, 3, 4),
+                          window_uppers=(0.1, 0.15, 0.2, 0.246, 0.3, 0.4, 0.6, 1.0), window_delta=0.05),
+}
+
+
+# -- randomness and forward ----------------------------------------------------------------------
+
+def member_generator(seed: int, step: int) -> torch.Generator:
+    """A member's randomness at one step, a pure function of (seed, step): ensemble members and solo runs
+    of the same seed draw identically, and a resumed run needs no extra RNG state."""
+    return torch.Generator().manual_seed((int(seed) << 32) + int(step))
+
+
+def stacked_forward(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """Logits [E, B, L, V] for tokens [E, B, L], from an ``Ensemble`` or a plain model (E = 1)."""
+    if isinstance(model, Ensemble):
+        return model(tokens)
+    if tokens.shape[0] != 1:
+        raise ValueError(f"a plain model trains one member, got {tokens.shape[0]} member slices")
+    return model(tokens[0]).unsqueeze(0)
+
+
+def seeded_model(cfg: ModelConfig, seed: int) -> DiffusionTransformer:
+    torch.manual_seed(seed)
+    return DiffusionTransformer(cfg)
+
+
+# -- the objective ---------------------------------------------------------------------------------
+
+@dataclass
+class ParityBatch:
+    tokens: torch.Tensor   # long [E, B, L] clean sequences [x, y]
+    mask: torch.Tensor     # bool [E, B, L] what is hidden
+    t: torch.Tensor        # float [E, B] mask ratios (1 for supervised members)
+
+
+class ParityObjective:
+    """``step_fn`` and ``eval_fn`` for ``train.train`` over a list of members trained together."""
+
+    def __init__(self, members: Sequence[ParityMember], data: Sequence[ParityData], batch_size: int):
+        if len(members) != len(data) or not members:
+            raise ValueError("need one ParityData per member")
+        self.members, self.data, self.batch_size = list(members), list(data), batch_size
+        self.train_seq = torch.stack([d.train_sequences() for d in data])   # [E, N, L]
+        self.test_seq = torch.stack([d.test_sequences() for d in data])
+        self.seq_len = self.train_seq.shape[-1]
+        is_md = torch.tensor([m.objective == MD for m in members])
+        # per-member loss normaliser: MD averages over tokens (as md_loss), supervised over sequences
+        self.normaliser = torch.where(is_md, batch_size * self.seq_len, batch_size).float()
+
+    def draw_batch(self, step: int) -> ParityBatch:
+        tokens, masks, ts = [], [], []
+        for i, member in enumerate(self.members):
+            gen = member_generator(member.seed, step)
+            idx = torch.randint(0, self.train_seq.shape[1], (self.batch_size,), generator=gen)
+            tokens.append(self.train_seq[i, idx])
+            if member.objective == SUPERVISED:
+                t = torch.ones(self.batch_size)
+                mask = torch.zeros(self.batch_size, self.seq_len, dtype=torch.bool)
+                mask[:, -1] = True
+            else:  # the draws md_loss makes, in the same order: t, then the mask
+                t = member.mask_ratio.sample(self.batch_size, generator=gen)
+                mask = sample_mask((self.batch_size, self.seq_len), t, generator=gen)
+            masks.append(mask)
+            ts.append(t)
+        return ParityBatch(torch.stack(tokens), torch.stack(masks), torch.stack(ts))
+
+    def member_losses(self, model: torch.nn.Module, batch: ParityBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-member training losses [E] and the logits [E, B, L, V] they came from."""
+        noisy = mask_tokens(batch.tokens, batch.mask, PARITY_MASK_ID)
+        logits = stacked_forward(model, noisy)
+        log_probs = subs_log_probs(logits.flatten(0, 1), noisy.flatten(0, 1), PARITY_MASK_ID)
+        terms = md_loss_terms(log_probs, batch.tokens.flatten(0, 1), batch.mask.flatten(0, 1), batch.t.flatten())
+        return terms.view(batch.mask.shape).sum((1, 2)) / self.normaliser, logits
+
+    @torch.no_grad()
+    def decomposition(self, logits: torch.Tensor, batch: ParityBatch) -> dict[str, float]:
+        """Signal/Noise split of this batch per MD member, as sums and counts (train.py averages them)."""
+        out: dict[str, float] = {}
+        margin = (logits[..., 1] - logits[..., 0]).float()
+        nll = F.cross_entropy(logits.float().flatten(0, -2), batch.tokens.flatten(), reduction="none").view(margin.shape)
+        for i, (member, data) in enumerate(zip(self.members, self.data)):
+            if member.objective != MD:
+                continue
+            relevant = list(data.relevant_positions)
+            signal = count_masked_relevant(batch.mask[i], relevant) == 1          # [B]
+            hidden_relevant = batch.mask[i][:, relevant]                          # [B, k + 1]
+            noise_positions = batch.mask[i] & ~signal.unsqueeze(-1)
+            out |= {f"signal_nll_sum.m{i}": (nll[i][:, relevant] * hidden_relevant)[signal].sum().item(),
+                    f"signal_count.m{i}": signal.sum().item(),
+                    f"noise_sq_margin_sum.m{i}": margin[i].pow(2)[noise_positions].sum().item(),
+                    f"noise_count.m{i}": noise_positions.sum().item()}
+        return out
+
+    def step_fn(self, model: torch.nn.Module, step: int, _generator: torch.Generator):
+        batch = self.draw_batch(step)
+        losses, logits = self.member_losses(model, batch)
+        metrics = {f"loss.m{i}": v for i, v in enumerate(losses.detach().tolist())}
+        metrics |= self.decomposition(logits.detach(), batch)
+        return losses.sum(), metrics   # the sum: each member's gradient is its own loss's gradient
+
+    @torch.no_grad()
+    def accuracy(self, model: torch.nn.Module, sequences: torch.Tensor) -> torch.Tensor:
+        """Per-member accuracy [E] at predicting y with only y masked."""
+        noisy = sequences.clone()
+        noisy[..., -1] = PARITY_MASK_ID
+        pred = stacked_forward(model, noisy)[..., -1, :].argmax(-1)
+        return (pred == sequences[..., -1]).float().mean(-1)
+
+    def eval_fn(self, model: torch.nn.Module, step: int) -> dict[str, float]:
+        train_acc, test_acc = self.accuracy(model, self.train_seq), self.accuracy(model, self.test_seq)
+        return {**{f"acc_train.m{i}": v for i, v in enumerate(train_acc.tolist())},
+                **{f"acc_test.m{i}": v for i, v in enumerate(test_acc.tolist())}}
+
+
+# -- running ----------------------------------------------------------------------------------------
+
+def parity_data_for(cfg: ParityConfig, seed: int) -> ParityData:
+    return make_parity_data(cfg.n, cfg.k, cfg.n_train, cfg.n_test, seed=seed)
+
+
+def run_key(members: Sequence[ParityMember], cfg: ParityConfig, steps: int) -> dict:
+    """What a run's result depends on (the run cache is keyed by its hash)."""
+    return {"members": list(members), "model": cfg.model_config(), "train": cfg.train_config(steps),
+            "data": {"n": cfg.n, "k": cfg.k, "n_train": cfg.n_train, "n_test": cfg.n_test},
+            "batch_size": cfg.batch_size}
+
+
+def train_parity(members: Sequence[ParityMember], cfg: ParityConfig, steps: int | None = None, *,
+                 ensemble: bool = True, cache: bool = True, progress: bool = True,
+                 desc: str = "parity") -> pd.DataFrame:
+    """Train the members (as one Ensemble, or one after another with ``ensemble=False``); tidy metrics.
+
+    Returns one row per (member, evaluation): see ``tidy_metrics``.
+    """
+    steps = steps or cfg.steps
+    members = list(members)
+    data = {seed: parity_data_for(cfg, seed) for seed in {m.seed for m in members}}
+    groups = [members] if ensemble else [[m] for m in members]
+    frames = []
+    for group in groups:
+        objective = ParityObjective(group, [data[m.seed] for m in group], cfg.batch_size)
+        models = [seeded_model(cfg.model_config(), m.seed) for m in group]
+        model = Ensemble(models) if ensemble else models[0]
+        run_dir = run_dir_for(cache_dir("runs"), "parity", run_key(group, cfg, steps)
+                              | {"ensemble": ensemble}) if cache else None
+        result = train(model, objective.step_fn, cfg.train_config(steps), eval_fn=objective.eval_fn,
+                       run_dir=run_dir, desc=f"{desc} ({len(group)} run{'s' * (len(group) > 1)})",
+                       progress=progress)
+        frames.append(tidy_metrics(result.metrics, group, cfg.k, cfg.batch_size))
+    out = pd.concat(frames, ignore_index=True)
+    return out
+
+
+_MEMBER_COLUMN = re.compile(r"^(?P<name>.+)\.m(?P<index>\d+)$")
+
+
+def tidy_metrics(wide: pd.DataFrame, members: Sequence[ParityMember], k: int, batch_size: int) -> pd.DataFrame:
+    """train.py's one-row-per-evaluation table -> one row per (member, evaluation).
+
+    Columns: step, objective, seed, mask_ratio (label), train_acc, test_acc, loss, signal_loss (CE on the
+    one masked relevant token of Signal masks), noise_sq_margin (mean (logit_1 - logit_0)^2 on masked
+    tokens of Noise masks), signal_fraction (of the batches' masks), p_signal (theory, E_t P_S(t)).
+    """
+    per_member: dict[int, dict[str, pd.Series]] = {i: {} for i in range(len(members))}
+    for column in wide.columns:
+        if match := _MEMBER_COLUMN.match(column):
+            per_member[int(match["index"])][match["name"]] = wide[column]
+    frames = []
+    get = lambda cols, name: cols.get(name, pd.Series(np.nan, index=wide.index))  # noqa: E731
+    for i, member in enumerate(members):
+        cols = per_member[i]
+        signal_count = get(cols, "train_signal_count")
+        noise_count = get(cols, "train_noise_count")
+        frame = pd.DataFrame({
+            "step": wide["step"], "objective": member.objective, "seed": member.seed, "run": member.label,
+            "mask_low": member.mask_ratio.low if member.mask_ratio else np.nan,
+            "mask_high": member.mask_ratio.high if member.mask_ratio else np.nan,
+            "train_acc": cols["acc_train"], "test_acc": cols["acc_test"],
+            "loss": get(cols, "train_loss"),
+            "signal_loss": get(cols, "train_signal_nll_sum") / signal_count.where(signal_count > 0),
+            "signal_fraction": signal_count / batch_size,
+            "noise_sq_margin": get(cols, "train_noise_sq_margin_sum") / noise_count.where(noise_count > 0),
+            "p_signal": member.mask_ratio.expectation(lambda t: signal_probability(t, k)) if member.mask_ratio
+            else np.nan,
+        })
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+# -- summaries ----------------------------------------------------------------------------------------
+
+def first_step_reaching(curve: pd.DataFrame, column: str, threshold: float) -> float:
+    """The first evaluated step at which ``column`` >= threshold; inf if never (the run was censored)."""
+    hit = curve.loc[curve[column] >= threshold, "step"]
+    return float(hit.min()) if len(hit) else float("inf")
+
+
+def grokking_summary(metrics: pd.DataFrame, target_acc: float = 0.95) -> pd.DataFrame:
+    """Per run: steps to 100% train accuracy, to ``target_acc`` test accuracy, and the gap between them."""
+    rows = []
+    for (run, seed), curve in metrics.groupby(["run", "seed"], sort=False):
+        to_train = first_step_reaching(curve, "train_acc", 1.0)
+        to_test = first_step_reaching(curve, "test_acc", target_acc)
+        at_train_100 = curve.loc[curve.step == to_train, "test_acc"]
+        rows.append({"run": run, "seed": seed, "objective": curve["objective"].iloc[0],
+                     "mask_low": curve["mask_low"].iloc[0], "mask_high": curve["mask_high"].iloc[0],
+                     "steps_to_train_100": to_train, "steps_to_test_target": to_test,
+                     "gap": to_test - to_train,
+                     "test_acc_at_train_100": float(at_train_100.iloc[0]) if len(at_train_100) else np.nan,
+                     "final_test_acc": curve.sort_values("step")["test_acc"].iloc[-1],
+                     "max_steps": curve["step"].max()})
+    return pd.DataFrame(rows)
+
+
+def _steps(values) -> str:
+    return "/".join("never" if not np.isfinite(v) else f"{v:.0f}" for v in values)
+
+
+def _share_verdict(hits: int, total: int) -> str:
+    return "reproduced" if hits == total else "partly" if hits > 0 else "not reproduced"
+
+
+def parity_claims(summary: pd.DataFrame, sweep_table: pd.DataFrame, metrics: pd.DataFrame,
+                  cfg: ParityConfig) -> list[Claim]:
+    """Notebook 02's claims table, with verdicts computed from the runs over all seeds.
+
+    A *plateau* (grokking) is a run whose test accuracy is <= 0.6 when train accuracy first reaches 100%
+    and that needs >= 3 more evaluations (or never gets) to reach the target test accuracy.
+    """
+    plateau_evals = 3
+    grokked = ((summary.test_acc_at_train_100 <= 0.6) & (summary.gap >= plateau_evals * cfg.eval_every))
+    sup = summary[summary.objective == SUPERVISED]
+    md_label = f"MD {cfg.md_ratio().label}"
+    md = summary[summary.run == md_label]
+    md_clean = np.isfinite(md.steps_to_test_target) & ~grokked[md.index]
+    claims = [
+        Claim("Supervised training groks (train 100% long before test generalises)",
+              "test accuracy ~50% for a long plateau after train reaches 100% (n=20, k=6)",
+              f"{int(grokked[sup.index].sum())}/{len(sup)} seeds plateau; train-100% at {_steps(sup.steps_to_train_100)}, "
+              f"test-{cfg.target_acc:.0%} at {_steps(sup.steps_to_test_target)} steps; test acc at train-100%: "
+              + "/".join(f"{a:.2f}" for a in sup.test_acc_at_train_100),
+              _share_verdict(int(grokked[sup.index].sum()), len(sup)), "02_huang_parity_grokking_accuracy",
+              f"n={cfg.n}, k={cfg.k}, {cfg.n_train} train examples, wd {cfg.weight_decay}, {cfg.steps} steps"),
+        Claim(f"MD training does not grok ({md_label})", "train and test accuracy rise together",
+              f"{int(md_clean.sum())}/{len(md)} seeds generalise without a plateau; test-{cfg.target_acc:.0%} at "
+              f"{_steps(md.steps_to_test_target)} steps, train-100% at {_steps(md.steps_to_train_100)}",
+              _share_verdict(int(md_clean.sum()), len(md)), "02_huang_parity_grokking_accuracy",
+              "a seed that never reaches the target within the budget counts against the claim"),
+    ]
+    anchored = sweep_table[(sweep_table.low == 0) & (sweep_table.low != sweep_table.high)].sort_values("high")
+    t1 = optimal_window_upper(cfg.k)
+    if len(anchored):
+        best = anchored.sort_values(["median_steps", "min_steps"]).iloc[0]
+        order = np.argsort(np.abs(anchored.high.to_numpy() - t1))
+        nearest = anchored.high.to_numpy()[order[0]]
+        rank = int(np.flatnonzero(anchored.high.to_numpy() == best.high)[0])
+        near_rank = int(np.flatnonzero(anchored.high.to_numpy() == nearest)[0])
+        verdict = ("reproduced" if best.high == nearest else "partly" if abs(rank - near_rank) == 1
+                   else "not reproduced")
+        if not np.isfinite(best.median_steps) or best.median_steps > cfg.steps:
+            verdict = "not reproduced"
+        per_seed = summary[(summary.objective == MD) & (summary.mask_low == 0) & (summary.mask_high == best.high)]
+        ours = (f"fastest b = {best.high:g} (median {best.median_steps:.0f} steps, seeds "
+                f"{_steps(per_seed.steps_to_test_target)}, {best.reached} reached); grid point nearest t1: {nearest:g}")
+        if verdict == "not reproduced" and not np.isfinite(per_seed.steps_to_test_target).any():
+            ours = f"no U[0, b] window reached {cfg.target_acc:.0%} test accuracy within {cfg.steps} steps on any seed"
+        claims.append(Claim(
+            "The fastest-converging window U[0, b] matches the theory's U[0, t1]",
+            f"U[0, {t1:.3f}] for k={cfg.k} (paper: U[0, 0.246] for k=6)", ours,
+            verdict, "02_huang_parity_window_sweep", f"grid b in {list(anchored.high)}; censored runs count as slowest"))
+        uniform = anchored[anchored.high == 1.0]
+        if len(uniform) and best.high != 1.0:
+            claims.append(Claim(
+                "A window beats standard t ~ U[0, 1]", "U[0, t1] converges faster than U[0, 1]",
+                f"median steps U[0, {best.high:g}] {best.median_steps:.0f} vs U[0, 1] "
+                f"{uniform.median_steps.iloc[0]:.0f} ({uniform.reached.iloc[0]} reached)",
+                "reproduced" if best.median_steps < uniform.median_steps.iloc[0] else "not reproduced",
+                "02_huang_parity_window_sweep"))
+    t_star = optimal_mask_ratio(cfg.k)
+    fractions = metrics[(metrics.objective == MD) & (metrics.step > 0)].groupby("run").agg(
+        measured=("signal_fraction", "mean"), theory=("p_signal", "first"))
+    fixed_label = f"MD {MaskRatio.fixed(t_star).label}"
+    if fixed_label in fractions.index:
+        measured = fractions.loc[fixed_label, "measured"]
+        theory = signal_probability(t_star, cfg.k)
+        is_max = measured >= fractions.measured.max() - 1e-12
+        claims.append(Claim(
+            f"t* = 1/(k+1) maximises the Signal-regime probability (k={cfg.k})",
+            f"t* = {t_star:.3f}, P_S(t*) = {theory:.3f}",
+            f"measured Signal fraction of training masks at t*: {measured:.3f} (theory {theory:.3f}); "
+            f"{'highest' if is_max else 'not the highest'} of {len(fractions)} mask-ratio distributions",
+            "reproduced" if is_max and abs(measured - theory) < 0.03 else "not reproduced",
+            "02_huang_parity_loss_decomposition",
+            "speed: fixed t* median " + f"{sweep_table.loc[sweep_table.run == fixed_label, 'median_steps'].iloc[0]:.0f} steps"
+            if (sweep_table.run == fixed_label).any() else ""))
+    return claims

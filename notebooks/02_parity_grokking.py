@@ -1,0 +1,207 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Parity: supervised training groks, masked diffusion does not
+#
+# Huang & Mirzasoleiman (2026) train the same transformer on the same finite $k$-sparse parity set in two ways:
+#
+# * **supervised**: input $[x_1, \dots, x_n, \texttt{MASK}]$, cross-entropy on $y$ only;
+# * **masked diffusion (MD)**: the sequence $[x_1, \dots, x_n, y]$, every token (label included) masked with
+#   probability $t$, loss on the masked tokens (`md_loss`).
+#
+# Supervised training memorises the train set at once and *groks*: test accuracy sits at 50% for a long
+# plateau. MD training generalises without that plateau, and the mask-ratio window that converges fastest is
+# the theory's $U[0, t_1]$ (notebook 01). Accuracy is always measured the same way: mask only $y$, take the argmax.
+#
+# **Scale.** The paper uses $(n, k) = (20, 6)$ and a nanoGPT model (`profile = "paper"`, for a GPU). The CPU
+# calibration (`shared/notes/cpu-calibration.md`) saw supervised grokking at $(n, k) = (20, 4)$, 500 train
+# examples, batch 128, weight decay 0.3, with 95% test accuracy only after 2,500-9,000 steps; MD at $t^*$
+# needed 2,500-4,500 steps on 2 of 3 seeds. That is far beyond a 15-minute budget for 18 runs on 2 shared
+# cores, so the `quick` profile shrinks the problem to $(n, k) = (12, 3)$, 150 train examples, batch 32 and
+# 2,500 steps. **This smaller setting was not calibrated to grok and, at this budget, MD does not learn the
+# parity at all**: read the claims table at the end as a result at this scale, not as the paper's. To see the
+# phenomenon, set `n=20, k=4, n_train=500, batch_size=128, weight_decay=0.3, lr=0.001, steps=10000` (hours on
+# a CPU) or run `profile = "paper"` on a GPU. All runs of one notebook are trained as one batched ensemble
+# (`mdlm_core.ensemble`), each member as if trained alone. Every size is a parameter of the next cell.
+
+# %% tags=["parameters"]
+profile = "quick"       # smoke | quick | paper
+n = None                # input bits
+k = None                # parity order |S|
+n_train = None          # size of the finite train set
+n_test = None
+n_layer = None
+n_embd = None
+batch_size = None
+lr = None
+weight_decay = None
+steps = None            # training steps of every run
+seeds = None            # e.g. [0, 1, 2]
+window_uppers = None    # b of the U[0, b] windows swept
+window_delta = None     # half-width of the window around t*
+torch_threads = 1       # small models on a shared CPU run fastest single-threaded
+
+# %%
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+import mdlm_core as mdlm
+
+warnings.filterwarnings("ignore", message="There is a performance drop")
+torch.set_num_threads(torch_threads)
+cfg = mdlm.config_for_profile(mdlm.PARITY_PROFILES, profile, n=n, k=k, n_train=n_train, n_test=n_test,
+                              n_layer=n_layer, n_embd=n_embd, batch_size=batch_size, lr=lr,
+                              weight_decay=weight_decay, steps=steps, seeds=tuple(seeds) if seeds else None,
+                              window_uppers=tuple(window_uppers) if window_uppers else None,
+                              window_delta=window_delta)
+sns.set_theme(style="whitegrid", context="notebook")
+t_star, t1_theory = mdlm.optimal_mask_ratio(cfg.k), mdlm.optimal_window_upper(cfg.k)
+print(cfg)
+print(f"t* = 1/(k+1) = {t_star:.3f};  theory-optimal window U[0, {t1_theory:.3f}]")
+
+# %% [markdown]
+# ## Training: every run in one ensemble
+#
+# For each seed (secret set, train/test sets, initialisation, batch order): one supervised run, and one MD
+# run per mask-ratio window: $U[0, b]$ for every $b$, the fixed $t^*$, and $[t^* - \delta, t^* + \delta]$.
+# Runs are cached by configuration hash under `build/cache/runs/`, so re-running the notebook is instant.
+
+# %%
+md_ratio = cfg.md_ratio()
+windows = list(dict.fromkeys([md_ratio, *cfg.sweep_windows()]))
+members = [mdlm.ParityMember("supervised", s) for s in cfg.seeds]
+members += [mdlm.ParityMember("md", s, w) for w in windows for s in cfg.seeds]
+metrics = mdlm.train_parity(members, cfg, desc=f"parity n={cfg.n} k={cfg.k}")
+summary = mdlm.grokking_summary(metrics, cfg.target_acc)
+mdlm.save_table(metrics, "02_parity_metrics", profile)
+mdlm.save_table(summary, "02_parity_summary", profile)
+summary.round(3)
+
+# %% [markdown]
+# ## (a) Accuracy vs step: supervised vs MD at $t^*$
+#
+# Thin lines are seeds. The shaded span on each seed runs from the step train accuracy first reaches 100% to
+# the step test accuracy first reaches 95%: the grokking gap.
+
+# %%
+sup_label, md_label = "supervised", f"MD {md_ratio.label}"
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.4), sharey=True, layout="constrained")
+palette = sns.color_palette("tab10", len(cfg.seeds))
+for ax, run in zip(axes, (sup_label, md_label)):
+    for color, seed in zip(palette, cfg.seeds):
+        curve = metrics[(metrics.run == run) & (metrics.seed == seed)]
+        ax.plot(curve.step, curve.train_acc, color=color, ls="--", lw=1.2, alpha=0.8)
+        ax.plot(curve.step, curve.test_acc, color=color, lw=1.8, label=f"seed {seed}")
+        row = summary[(summary.run == run) & (summary.seed == seed)].iloc[0]
+        if np.isfinite(row.steps_to_train_100):
+            end = row.steps_to_test_target if np.isfinite(row.steps_to_test_target) else row.max_steps
+            ax.axvspan(row.steps_to_train_100, max(end, row.steps_to_train_100), color=color, alpha=0.08)
+    ax.axhline(cfg.target_acc, color="grey", lw=0.8, ls=":")
+    gaps = summary[summary.run == run].gap
+    ax.set(title=f"{run}: median gap train-100% → test-{cfg.target_acc:.0%} = {np.median(gaps):.0f} steps",
+           xlabel="step", ylim=(0.4, 1.02))
+axes[0].set_ylabel("accuracy (dashed: train, solid: test)")
+axes[0].legend(loc="lower right", fontsize=9)
+fig.suptitle(f"{cfg.k}-sparse parity, n = {cfg.n}, {cfg.n_train} train examples, weight decay {cfg.weight_decay}")
+mdlm.save_figure(fig, "02_huang_parity_grokking_accuracy", profile)
+plt.show()
+
+# %% [markdown]
+# ## (b) The loss decomposition during MD training
+#
+# Measured on the training batches themselves. **Signal loss**: the cross-entropy on the one masked relevant
+# token of Signal-regime masks (exactly one of $S \cup \{y\}$ hidden); it falls from $\log 2$ once the parity
+# feature is computed. **Noise-regime output**: the mean squared logit margin $(\ell_1 - \ell_0)^2$ on masked
+# tokens of Noise-regime masks, whose optimum is 0: the implicit L2 term that keeps outputs small.
+# **Signal fraction**: how many masks are in the Signal regime, against the theory $\bar P_S = E_t[P_S(t)]$.
+
+# %%
+shown = [md_ratio] + [w for w in windows if w in (mdlm.MaskRatio.window(0.0, 1.0),)]
+shown += [min((w for w in windows if w.low == 0 and not w.is_fixed), key=lambda w: abs(w.high - t1_theory))]
+shown = list(dict.fromkeys(shown))
+md_runs = metrics[metrics.run.isin([f"MD {w.label}" for w in shown]) & (metrics.step > 0)]
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
+sns.lineplot(md_runs, x="step", y="signal_loss", hue="run", units="seed", estimator=None, lw=1, ax=axes[0])
+axes[0].axhline(np.log(2), color="grey", ls=":", lw=1)
+axes[0].set(ylabel="CE on the masked relevant token", title="Signal regime loss (dotted: log 2)")
+sns.lineplot(md_runs, x="step", y="noise_sq_margin", hue="run", units="seed", estimator=None, lw=1, ax=axes[1],
+             legend=False)
+axes[1].set(yscale="log", ylabel=r"mean $(\ell_1 - \ell_0)^2$", title="Noise regime: squared output (implicit L2)")
+fractions = (md_runs.assign(measured=md_runs.signal_fraction if "signal_fraction" in md_runs else np.nan)
+             .groupby("run").agg(measured=("measured", "mean"), theory=("p_signal", "first")).reset_index())
+fractions.plot.bar(x="run", y=["measured", "theory"], ax=axes[2], rot=15)
+axes[2].set(ylabel="fraction of masks in the Signal regime", xlabel="", title=r"Signal fraction vs $\bar P_S$")
+mdlm.save_figure(fig, "02_huang_parity_loss_decomposition", profile)
+plt.show()
+fractions.round(4)
+
+# %% [markdown]
+# ## (c) Which mask-ratio window trains fastest?
+#
+# Steps to 95% test accuracy per seed (dots) and their median (line) for $U[0, b]$; runs that never reach it
+# within the budget are drawn as crosses at the top (censored). Horizontal bands: the fixed $t^*$ and
+# $[t^* \pm \delta]$ (median and seed range). Dashed: the theory optimum $t_1$, where the window average of
+# $P_S$ peaks (right axis).
+
+# %%
+sweep = summary[summary.objective == "md"].copy()
+sweep["censored"] = ~np.isfinite(sweep.steps_to_test_target)
+sweep["steps_plot"] = sweep.steps_to_test_target.where(~sweep.censored, cfg.steps * 1.05)
+anchored = sweep[(sweep.mask_low == 0) & (sweep.mask_low != sweep.mask_high)]
+fig, ax = plt.subplots(figsize=(8.5, 4.6), layout="constrained")
+ax.scatter(anchored.mask_high, anchored.steps_plot, c=np.where(anchored.censored, "tab:red", "tab:blue"),
+           marker="o", s=28, alpha=0.8, zorder=3)
+ax.scatter(anchored.mask_high[anchored.censored], anchored.steps_plot[anchored.censored], marker="x", color="tab:red",
+           s=60, zorder=4, label="not reached (censored)")
+medians = anchored.groupby("mask_high").steps_plot.median()
+ax.plot(medians.index, medians.values, "-o", color="tab:blue", label="U[0, b]: median over seeds")
+for label, w, color in (("fixed t*", mdlm.MaskRatio.fixed(t_star), "tab:green"),
+                        (f"[t* ± {cfg.window_delta:g}]", cfg.sweep_windows()[-1], "tab:purple")):
+    runs = sweep[(sweep.mask_low == w.low) & (sweep.mask_high == w.high)].steps_plot
+    ax.axhspan(runs.min(), runs.max(), color=color, alpha=0.12)
+    ax.axhline(runs.median(), color=color, lw=1.5, label=f"{label}: median {runs.median():.0f}")
+ax.axhline(cfg.steps, color="grey", lw=0.8, ls=":")
+ax.axvline(t1_theory, color="k", ls="--", lw=1, label=f"theory optimum t1 = {t1_theory:.3f}")
+ax.set(xlabel="window upper end b  (t ~ U[0, b])", ylabel=f"steps to {cfg.target_acc:.0%} test accuracy",
+       title=f"Window sweep, k = {cfg.k}, {len(cfg.seeds)} seeds")
+twin = ax.twinx()
+b_grid = np.linspace(0.02, 1, 200)
+twin.plot(b_grid, mdlm.window_average_signal(np.zeros_like(b_grid), b_grid, cfg.k), color="grey", alpha=0.5)
+twin.set(ylabel=r"theory $\bar P_S(0, b)$")
+twin.grid(False)
+ax.legend(fontsize=8, loc="upper center")
+mdlm.save_figure(fig, "02_huang_parity_window_sweep", profile)
+plt.show()
+
+# %%
+sweep_table = (sweep.groupby("run", sort=False)
+               .agg(low=("mask_low", "first"), high=("mask_high", "first"),
+                    median_steps=("steps_plot", "median"), min_steps=("steps_plot", "min"),
+                    max_steps=("steps_plot", "max"), reached=("censored", lambda c: f"{(~c).sum()}/{len(c)}"))
+               .reset_index())
+sweep_table["p_signal_theory"] = [mdlm.window_average_signal(lo, hi, cfg.k) for lo, hi in zip(sweep_table.low, sweep_table.high)]
+mdlm.save_table(sweep_table, "02_parity_window_sweep", profile)
+sweep_table.round(3)
+
+# %% [markdown]
+# ## (d) Claims
+#
+# Steps are evaluation steps (every `eval_every`); a run that never reaches the target counts as slower than
+# the budget. Verdicts come from the numbers above, over all seeds.
+
+# %%
+claims_data = mdlm.parity_claims(summary, sweep_table, metrics, cfg)
+mdlm.save_claims("02_parity_grokking", claims_data, profile)

@@ -1,5 +1,5 @@
 """mdlm_core: the model, the masked-diffusion loss, mask-ratio distributions, k-parity theory and
-data, and the shared training loop behind the notebooks of this companion.
+data, WikiText-2 text data and the language-model experiment, and the shared training loop behind the notebooks of this companion.
 
     from mdlm_core import DiffusionTransformer, ModelConfig, MaskRatio, md_loss
 """
@@ -14,6 +14,12 @@ from .signal import (SIGNAL_CURVE_PROFILES, SignalCurveConfig, argmax_signal_pro
                      monte_carlo_signal_probability, optimal_mask_ratio, optimal_window_upper,
                      signal_probability, window_average_signal)
 from .samplers import sample_tokens, unmask_by_schedule
+from .lm import (CENTER, LM_PROFILES, UNIFORM, ELBOResult, LMConfig, LMData, LMRun, UCurveResults, build_lm_model,
+                 elbo_eval, lm_flops_per_token, lm_windows, paired_difference, pooled_seed_sd, prepare_lm_data,
+                 resolve_device, window_gap,
+                 run_u_curve, stratified_mask_ratios, summarize_windows, train_lm_run, training_mask_ratio)
+from .text_data import (MissingDataError, PackedSequences, TextCorpus, decode_stream, encode_stream, find_wikitext2,
+                        load_or_train_tokenizer, load_wikitext2, pack_sequences, train_bpe_tokenizer)
 from .train import TrainConfig, TrainResult, config_hash, learning_rate, run_dir_for, train
 
 __all__ = [name for name in dir() if not name.startswith("_")]

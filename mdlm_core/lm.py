@@ -293,7 +293,7 @@ class LMRun:
     metrics: pd.DataFrame
     test: ELBOResult
     run_dir: Path
-    train_seconds: float          # wall time of the training (0 when it came from the cache)
+    train_seconds: float          # wall time of the training session that finished it (a resumed run: its last part)
     model: DiffusionTransformer = field(repr=False)
 
 
@@ -314,7 +314,9 @@ def train_lm_run(cfg: LMConfig, data: LMData, label: str, seed: int, root: str |
     result = train(model, make_lm_step(data.train, cfg.batch_size, training_mask_ratio(label), device),
                    cfg.train_config(seed), eval_fn=eval_fn, run_dir=run_dir, desc=f"{label} s{seed}",
                    progress=progress)
-    seconds = 0.0 if result.cached else time.perf_counter() - t0
+    timing = run_dir / "timing.json"  # written by train(); a cached run reports its last session's time
+    seconds = (json.loads(timing.read_text())["seconds_this_session"] if result.cached and timing.exists()
+               else time.perf_counter() - t0)
     eval_path = run_dir / f"test-{config_hash(eval_config(cfg))}.json"
     if eval_path.exists():
         test = ELBOResult.from_json(json.loads(eval_path.read_text()))

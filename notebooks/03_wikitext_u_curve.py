@@ -89,7 +89,7 @@ mdlm.save_table(results.loss_vs_t, "03_loss_vs_t", profile)
 mdlm.save_table(results.metrics, "03_training_curves", profile)
 summary = mdlm.summarize_windows(runs)
 mdlm.save_table(summary, "03_u_curve_summary", profile)
-print(f"training time: {runs.train_seconds.sum() / 60:.1f} min for {len(runs)} runs (0 for cached runs)")
+print(f"training time: {runs.train_seconds.sum() / 60:.1f} min for {len(runs)} runs (resumed runs: their last session)")
 summary.round(4)
 
 # %% [markdown]

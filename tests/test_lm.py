@@ -113,7 +113,7 @@ def test_lm_resume_after_kill_gives_identical_metrics_and_test_loss(tmp_path, mo
     np.testing.assert_array_equal(resumed.test.per_sequence, reference.test.per_sequence)
 
     cached = train_lm_run(CFG, data, "[0.4,0.5]", seed=3, root=tmp_path / "b", progress=False)
-    assert cached.train_seconds == 0.0 and cached.test.loss == reference.test.loss
+    assert cached.train_seconds > 0 and cached.test.loss == reference.test.loss
 
 
 def test_runs_are_keyed_by_window_seed_and_data():

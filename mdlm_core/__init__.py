@@ -1,6 +1,6 @@
 """mdlm_core: the model, the masked-diffusion loss, mask-ratio distributions, k-parity theory and
-data, unmasking schedules and their sampling error, and the shared training loop behind the notebooks
-of this companion.
+data, WikiText-2 text data and the language-model experiment, unmasking schedules and their sampling error,
+samplers and the SFT objective, and the shared training loop behind the notebooks of this companion.
 
     from mdlm_core import DiffusionTransformer, ModelConfig, MaskRatio, md_loss
 """
@@ -28,6 +28,12 @@ from .schedules import (SCHEDULE_NAMES, FixedSchedule, ProductWeightSchedule, Ra
 from .dependence import (UNMASKING_SCHEDULE_PROFILES, ReedSolomonCode, SamplingKLEstimate, UnmaskingScheduleConfig,
                          dual_total_correlation, estimate_sampling_kl, expected_kl, expected_sampling_kl_bruteforce,
                          information_profile, mds_information_profile, sampling_kl, total_correlation)
+from .lm import (CENTER, LM_PROFILES, UNIFORM, ELBOResult, LMConfig, LMData, LMRun, UCurveResults, build_lm_model,
+                 elbo_eval, lm_flops_per_token, lm_windows, paired_difference, pooled_seed_sd, prepare_lm_data,
+                 resolve_device, window_gap,
+                 run_u_curve, stratified_mask_ratios, summarize_windows, train_lm_run, training_mask_ratio)
+from .text_data import (MissingDataError, PackedSequences, TextCorpus, decode_stream, encode_stream, find_wikitext2,
+                        load_or_train_tokenizer, load_wikitext2, pack_sequences, train_bpe_tokenizer)
 from .train import TrainConfig, TrainResult, config_hash, learning_rate, run_dir_for, train
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -34,7 +34,9 @@ def sample_mask(shape: tuple[int, int], t: torch.Tensor, generator: torch.Genera
 
     ``maskable`` (bool [B, L]) excludes positions that are never masked, e.g. SFT prompts.
     """
-    u = torch.rand(shape, generator=generator, device=t.device)
+    # draw on the generator's device (a CPU generator can drive a GPU run reproducibly), then move
+    rng_device = generator.device if generator is not None else t.device
+    u = torch.rand(shape, generator=generator, device=rng_device).to(t.device)
     mask = u < t.reshape(-1, 1)
     return mask if maskable is None else mask & maskable
 
@@ -88,7 +90,8 @@ def md_loss(model: torch.nn.Module, tokens: torch.Tensor, mask_ratio: MaskRatio,
     """
     batch, length = tokens.shape
     if t is None:
-        t = mask_ratio.sample(batch, generator=generator, device=tokens.device)
+        rng_device = generator.device if generator is not None else tokens.device
+        t = mask_ratio.sample(batch, generator=generator, device=rng_device).to(tokens.device)
     mask = sample_mask((batch, length), t, generator=generator, maskable=maskable)
     logits = model(mask_tokens(tokens, mask, mask_id), t=t, output_mask=mask)
     nll = F.cross_entropy(logits.float(), tokens[mask], reduction="none")

@@ -29,6 +29,9 @@ def pytest_configure(config):
     os.environ.setdefault("MDLM_CACHE_DIR", str(BUILD / "cache"))
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("MDLM_HEADLESS", "1")
+    shared = ROOT.parent / "shared" / "data"  # the data beside the checkout, as reproduce.sh and .ci/run use
+    if "MDLM_DATA_DIR" not in os.environ and shared.is_dir():
+        os.environ["MDLM_DATA_DIR"] = str(shared)
 
 
 class JupytextNotebook(IPyNbFile):

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .text_data import MissingDataError, data_root
+
 SST2_LABELS = ("negative", "positive")   # GLUE label 0, 1
 SST2_SPLITS = {"train": "train.tsv", "dev": "dev.tsv"}
 GSM8K_SPLITS = {"train": "train.jsonl", "test": "test.jsonl"}
@@ -36,15 +38,15 @@ class SFTExample:
 
 def data_file(subdir: str, filename: str, data_dir: str | os.PathLike | None = None) -> Path:
     """``<data_dir or $MDLM_DATA_DIR>/<subdir>/<filename>``, or an error that says how to provide it."""
-    root = data_dir if data_dir is not None else os.environ.get("MDLM_DATA_DIR")
+    root = data_root(data_dir)
     if root is None:
-        raise FileNotFoundError(f"no data directory for {subdir}/{filename}: set MDLM_DATA_DIR to the folder holding "
-                                f"{subdir}/ (in this project ../shared/data; reproduce.sh sets it) or pass data_dir=")
-    path = Path(root) / subdir / filename
+        raise MissingDataError(f"no data directory for {subdir}/{filename}: set MDLM_DATA_DIR to the folder holding "
+                               f"{subdir}/ (in this project ../shared/data; reproduce.sh sets it) or pass data_dir=")
+    path = root / subdir / filename
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: put the {subdir} files ({filename}) there (see its SOURCE.md and "
-                                "README 'Data'), or point MDLM_DATA_DIR / data_dir= at the folder holding "
-                                f"{subdir}/; nothing is downloaded at run time")
+        raise MissingDataError(f"{path} not found: put the {subdir} files ({filename}) there (see its SOURCE.md and "
+                               "README 'Data'), or point MDLM_DATA_DIR / data_dir= at the folder holding "
+                               f"{subdir}/; nothing is downloaded at run time")
     return path
 
 

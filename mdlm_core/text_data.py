@@ -73,10 +73,16 @@ def _missing_wikitext_message(looked_in: Sequence[Path]) -> str:
     )
 
 
+def data_root(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The folder holding the data sets: ``data_dir`` if given, else ``$MDLM_DATA_DIR``, else None."""
+    root = data_dir if data_dir is not None else os.environ.get(DATA_ENV)
+    return None if root in (None, "") else Path(root)
+
+
 def find_wikitext2(data_dir: str | os.PathLike | None = None) -> Path:
     """The folder holding the three WikiText-2 files: ``data_dir`` (or ``$MDLM_DATA_DIR``), or its ``wikitext-2/``."""
-    root = data_dir if data_dir is not None else os.environ.get(DATA_ENV)
-    candidates = [] if root in (None, "") else [Path(root) / WIKITEXT2_DIRNAME, Path(root)]
+    root = data_root(data_dir)
+    candidates = [] if root is None else [root / WIKITEXT2_DIRNAME, root]
     for folder in candidates:
         if all((folder / name).is_file() for name in WIKITEXT2_FILES.values()):
             return folder

@@ -137,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{i}/{len(notebooks)}] {nb.source.relative_to(root)} ...", end=" ", flush=True)
         status = run_notebook(nb, root, profile, args.force)
         print(f"{status} ({time.perf_counter() - t0:.1f} s)", flush=True)
-    report = build_report(profile)
+    claims = load_claims(profile)
+    report = build_report(profile, claims=claims)
     if profile == DEFAULT_PROFILE and not args.only:
-        update_readme(root / "README.md", load_claims(profile))  # the README shows the quick-profile claims
+        update_readme(root / "README.md", claims)  # the README shows the quick-profile claims
     print(f"reproduce: done in {time.perf_counter() - start:.1f} s; executed notebooks in "
           f"build/executed/{profile}/; claims report {report.relative_to(root) if report.is_relative_to(root) else report}",
           flush=True)

@@ -103,10 +103,12 @@ def update_readme(readme: Path, claims: dict[str, list[dict]]) -> bool:
     return True
 
 
-def build_report(profile: str | None = None, html: bool = True) -> Path:
+def build_report(profile: str | None = None, html: bool = True,
+                 claims: dict[str, list[dict]] | None = None) -> Path:
+    """Write REPORT.md (and REPORT.html) for ``profile``; ``claims`` defaults to ``load_claims(profile)``."""
     profile = resolve_profile(profile)
     folder = figures_dir(profile)
-    claims = load_claims(profile)
+    claims = load_claims(profile) if claims is None else claims
     markdown = render_markdown(claims, profile)
     path = write_text(folder / "REPORT.md", markdown)
     if html:

@@ -1,6 +1,6 @@
 """mdlm_core: the model, the masked-diffusion loss, mask-ratio distributions, k-parity theory and
 data, WikiText-2 text data and the language-model experiment, unmasking schedules and their sampling error,
-samplers and the SFT objective, and the shared training loop behind the notebooks of this companion.
+samplers, the SFT objective and the SFT window experiment, and the shared training loop behind the notebooks of this companion.
 
     from mdlm_core import DiffusionTransformer, ModelConfig, MaskRatio, md_loss
 """
@@ -21,7 +21,7 @@ from .signal import (SIGNAL_CURVE_PROFILES, SignalCurveConfig, argmax_signal_pro
 from .samplers import (ancestral_sample, as_denoiser, block_schedules, generate, generate_blockwise, sample_tokens,
                        start_sequence, unmask_by_schedule)
 from .sft import answer_region, pack_sft_examples, sft_loss, strip_after_eos
-from .sft_tasks import SFTExample, exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic
+from .sft_tasks import SST2_LABELS, SFTExample, exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic
 from .schedules import (SCHEDULE_NAMES, FixedSchedule, ProductWeightSchedule, RandomPhaseSchedule, adaptivity_constants, check_rounds,
                         dtc_adaptive_schedule, dtc_product_schedule, equal_random_schedule, geometric_rate, monte_carlo_overrun, overrun,
                         schedule_distribution, size_schedule, tc_adaptive_schedule, tc_product_schedule)
@@ -31,7 +31,10 @@ from .dependence import (UNMASKING_SCHEDULE_PROFILES, ReedSolomonCode, SamplingK
 from .lm import (CENTER, LM_PROFILES, UNIFORM, ELBOResult, LMConfig, LMData, LMRun, UCurveResults, build_lm_model,
                  elbo_eval, lm_flops_per_token, lm_windows, paired_difference, pooled_seed_sd, prepare_lm_data,
                  resolve_device, window_gap,
-                 run_u_curve, stratified_mask_ratios, summarize_windows, train_lm_run, training_mask_ratio)
+                 run_u_curve, stratified_mask_ratios, summarize_windows, train_lm_model, train_lm_run, training_mask_ratio)
+from .sft_experiment import (SFT_PROFILES, SFT_WINDOWS, SFTConfig, SFTData, SFTResults, SFTRun, TaskData,
+                             candidate_log_likelihoods, generate_answers, prepare_sft_data, run_sft_windows, score_task,
+                             sft_claims, sft_mask_ratio, summarize_sft, train_sft_run, window_difference)
 from .text_data import (MissingDataError, PackedSequences, TextCorpus, decode_stream, encode_stream, find_wikitext2,
                         load_or_train_tokenizer, load_wikitext2, pack_sequences, train_bpe_tokenizer)
 from .train import TrainConfig, TrainResult, config_hash, learning_rate, run_dir_for, train

@@ -45,6 +45,11 @@ class Ensemble(nn.Module):
         # state_dict() and the optimizer see only the stacked tensors.
         object.__setattr__(self, "template", copy.deepcopy(members[0]))
 
+    def _apply(self, fn, *args, **kwargs):
+        # .to(device) / .double() must reach the template's buffers too: it is outside the module tree
+        self.template._apply(fn, *args, **kwargs)
+        return super()._apply(fn, *args, **kwargs)
+
     @property
     def size(self) -> int:
         return self.stacked[0].shape[0]

@@ -35,7 +35,7 @@ from .model import DiffusionTransformer, ModelConfig
 from .outputs import cache_dir, write_text
 from .text_data import (PackedSequences, encode_stream, load_or_train_tokenizer, load_wikitext2, pack_sequences,
                         take_lines, texts_digest, tokenizer_key)
-from .train import TrainConfig, config_hash, run_dir_for, train
+from .train import TrainConfig, TrainResult, config_hash, run_dir_for, train
 
 # The paper's twelve training distributions: ten 0.1-wide bins, the standard U[0, 1], the [0.45, 0.55] window.
 BIN_WINDOWS = tuple((round(i / 10, 1), round((i + 1) / 10, 1)) for i in range(10))
@@ -297,9 +297,12 @@ class LMRun:
     model: DiffusionTransformer = field(repr=False)
 
 
-def train_lm_run(cfg: LMConfig, data: LMData, label: str, seed: int, root: str | Path | None = None,
-                 progress: bool = True) -> LMRun:
-    """Train (or load from the run cache) one model on ``label``'s mask-ratio window, then score it on test."""
+def train_lm_model(cfg: LMConfig, data: LMData, label: str, seed: int, root: str | Path | None = None,
+                   progress: bool = True) -> tuple[DiffusionTransformer, TrainResult, float]:
+    """Train (or load from the run cache) one model on ``label``'s mask-ratio window: (model, result, seconds).
+
+    Also the way other experiments get a pretrained model (notebook 04 fine-tunes notebook 03's uniform run).
+    """
     device = resolve_device(cfg.device)
     run_dir = run_dir_for(Path(root) if root is not None else cache_dir("runs"), f"lm-{label}-s{seed}",
                           run_config(cfg, data, label, seed))
@@ -317,13 +320,20 @@ def train_lm_run(cfg: LMConfig, data: LMData, label: str, seed: int, root: str |
     timing = run_dir / "timing.json"  # written by train(); a cached run reports its last session's time
     seconds = (json.loads(timing.read_text())["seconds_this_session"] if result.cached and timing.exists()
                else time.perf_counter() - t0)
-    eval_path = run_dir / f"test-{config_hash(eval_config(cfg))}.json"
+    return model, result, seconds
+
+
+def train_lm_run(cfg: LMConfig, data: LMData, label: str, seed: int, root: str | Path | None = None,
+                 progress: bool = True) -> LMRun:
+    """Train (or load from the run cache) one model on ``label``'s mask-ratio window, then score it on test."""
+    model, result, seconds = train_lm_model(cfg, data, label, seed, root=root, progress=progress)
+    eval_path = result.run_dir / f"test-{config_hash(eval_config(cfg))}.json"
     if eval_path.exists():
         test = ELBOResult.from_json(json.loads(eval_path.read_text()))
     else:
         test = elbo_eval(model, scored_test_rows(cfg, data), cfg.test_draws, cfg.eval_seed, cfg.t_bins, cfg.eval_batch_size)
         write_text(eval_path, json.dumps(test.to_json()) + "\n")
-    return LMRun(label, seed, result.metrics, test, run_dir, seconds, model)
+    return LMRun(label, seed, result.metrics, test, result.run_dir, seconds, model)
 
 
 @dataclass

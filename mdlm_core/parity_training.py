@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from .ensemble import Ensemble
 from .mask_ratio import MaskRatio
 from .md_loss import mask_tokens, md_loss_terms, sample_mask, subs_log_probs
+from .lm import resolve_device
 from .model import DiffusionTransformer, ModelConfig
 from .outputs import Claim, cache_dir
 from .parity import PARITY_MASK_ID, PARITY_VOCAB, ParityData, make_parity_data
@@ -84,15 +85,16 @@ class ParityConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     md_mask_ratio: object = None         # MD in (a): None means t* = 1/(k+1); else a MaskRatio.parse spec
     window_uppers: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.6, 1.0)   # U[0, b]
-    window_delta: float = 0.05           # [t* - delta, t* + delta]
+    window_delta: float | None = 0.05    # [t* - delta, t* + delta]; None leaves the band out of the sweep
     target_acc: float = 0.95
+    device: str = "auto"                 # "auto": cuda when available, else cpu
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= self.n:
             raise ValueError(f"k={self.k} must satisfy 1 <= k <= n={self.n}")
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
-        if not 0 < self.window_delta < optimal_mask_ratio(self.k):
+        if self.window_delta is not None and not 0 < self.window_delta < optimal_mask_ratio(self.k):
             raise ValueError(f"window_delta={self.window_delta} must lie in (0, t*={optimal_mask_ratio(self.k):.3f})")
 
     def model_config(self) -> ModelConfig:
@@ -109,21 +111,21 @@ class ParityConfig:
             else MaskRatio.parse(self.md_mask_ratio)
 
     def sweep_windows(self) -> list[MaskRatio]:
-        """U[0, b] for every b, then fixed t* and U[t* - delta, t* + delta]."""
+        """U[0, b] for every b, then fixed t* and (unless window_delta is None) U[t* - delta, t* + delta]."""
         t_star = optimal_mask_ratio(self.k)
-        return ([MaskRatio.window(0.0, b) for b in self.window_uppers]
-                + [MaskRatio.fixed(t_star), MaskRatio.window(t_star - self.window_delta, t_star + self.window_delta)])
+        band = [] if self.window_delta is None else [MaskRatio.window(t_star - self.window_delta, t_star + self.window_delta)]
+        return [MaskRatio.window(0.0, b) for b in self.window_uppers] + [MaskRatio.fixed(t_star)] + band
 
 
 PARITY_PROFILES = {
     "smoke": ParityConfig(n=8, k=2, n_train=128, n_test=128, n_layer=1, n_embd=32, batch_size=32, steps=60,
                           eval_every=20, warmup_steps=10, seeds=(0, 1, 2), window_uppers=(0.3, 1.0)),
-    # quick: on today's shared 2-core CPU the calibrated grokking setting (n=20, k=4, N=500, batch 128, about
-    # 10k steps; notes/cpu-calibration.md) costs ~1 s per step for 6 runs, far over the 15-minute budget, so
-    # quick shrinks the problem (n=12, k=3, N=150, batch 32, 2500 steps). It was not calibrated to grok.
-    "quick": ParityConfig(n=12, k=3, n_train=150, n_test=256, batch_size=32, lr=2e-3, weight_decay=0.5,
-                          warmup_steps=50, steps=2500, eval_every=250, window_uppers=(0.25, 0.42, 1.0),
-                          window_delta=0.1),
+    # quick (2 CPU cores): the smallest change from the paper that showed the phenomenon in our CPU
+    # calibration: k = 3 instead of 6, n = 20 kept, 300 training examples, batch 128, wd 0.3; 3000 steps.
+    # 15 members (3 supervised, 3 seeds x 4 MD mask-ratio distributions) as one ensemble, ~20-25 min.
+    "quick": ParityConfig(n=20, k=3, n_train=300, n_test=512, batch_size=128, lr=1e-3, weight_decay=0.3,
+                          warmup_steps=100, steps=3000, eval_every=100, window_uppers=(0.2, 0.42, 1.0),
+                          window_delta=None),
     # the paper's (n, k) = (20, 6) with weight decay 0.1 and a nanoGPT-sized model, for a GPU
     "paper": ParityConfig(n=20, k=6, n_train=2000, n_test=2000, n_layer=6, n_head=6, n_embd=384,
                           weight_decay=0.1, steps=50_000, eval_every=250, seeds=(0, 1, 2, 3, 4),
@@ -165,16 +167,20 @@ class ParityBatch:
 class ParityObjective:
     """``step_fn`` and ``eval_fn`` for ``train.train`` over a list of members trained together."""
 
-    def __init__(self, members: Sequence[ParityMember], data: Sequence[ParityData], batch_size: int):
+    def __init__(self, members: Sequence[ParityMember], data: Sequence[ParityData], batch_size: int,
+                 device: torch.device | str = "cpu"):
         if len(members) != len(data) or not members:
             raise ValueError("need one ParityData per member")
         self.members, self.data, self.batch_size = list(members), list(data), batch_size
+        self.device = torch.device(device)
+        # batches are drawn on the CPU (from each member's CPU generator) and then moved, so a run draws
+        # the same batches and masks on any device
         self.train_seq = torch.stack([d.train_sequences() for d in data])   # [E, N, L]
         self.test_seq = torch.stack([d.test_sequences() for d in data])
         self.seq_len = self.train_seq.shape[-1]
         is_md = torch.tensor([m.objective == MD for m in members])
         # per-member loss normaliser: MD averages over tokens (as md_loss), supervised over sequences
-        self.normaliser = torch.where(is_md, batch_size * self.seq_len, batch_size).float()
+        self.normaliser = torch.where(is_md, batch_size * self.seq_len, batch_size).float().to(self.device)
 
     def draw_batch(self, step: int) -> ParityBatch:
         tokens, masks, ts = [], [], []
@@ -191,7 +197,7 @@ class ParityObjective:
                 mask = sample_mask((self.batch_size, self.seq_len), t, generator=gen)
             masks.append(mask)
             ts.append(t)
-        return ParityBatch(torch.stack(tokens), torch.stack(masks), torch.stack(ts))
+        return ParityBatch(*(torch.stack(x).to(self.device) for x in (tokens, masks, ts)))
 
     def member_losses(self, model: torch.nn.Module, batch: ParityBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-member training losses [E] and the logits [E, B, L, V] they came from."""
@@ -230,10 +236,11 @@ class ParityObjective:
     @torch.no_grad()
     def accuracy(self, model: torch.nn.Module, sequences: torch.Tensor) -> torch.Tensor:
         """Per-member accuracy [E] at predicting y with only y masked."""
-        noisy = sequences.clone()
+        noisy = sequences.to(self.device)   # a copy on the CPU too: .to() returns the tensor itself
+        noisy = noisy.clone() if noisy is sequences else noisy
         noisy[..., -1] = PARITY_MASK_ID
         pred = stacked_forward(model, noisy)[..., -1, :].argmax(-1)
-        return (pred == sequences[..., -1]).float().mean(-1)
+        return (pred.cpu() == sequences[..., -1]).float().mean(-1)
 
     def eval_fn(self, model: torch.nn.Module, step: int) -> dict[str, float]:
         train_acc, test_acc = self.accuracy(model, self.train_seq), self.accuracy(model, self.test_seq)
@@ -263,13 +270,14 @@ def train_parity(members: Sequence[ParityMember], cfg: ParityConfig, steps: int 
     """
     steps = steps or cfg.steps
     members = list(members)
+    device = resolve_device(cfg.device)
     data = {seed: parity_data_for(cfg, seed) for seed in {m.seed for m in members}}
     groups = [members] if ensemble else [[m] for m in members]
     frames = []
     for group in groups:
-        objective = ParityObjective(group, [data[m.seed] for m in group], cfg.batch_size)
+        objective = ParityObjective(group, [data[m.seed] for m in group], cfg.batch_size, device)
         models = [seeded_model(cfg.model_config(), m.seed) for m in group]
-        model = Ensemble(models) if ensemble else models[0]
+        model = (Ensemble(models) if ensemble else models[0]).to(device)
         run_dir = run_dir_for(cache_dir("runs"), "parity", run_key(group, cfg, steps)
                               | {"ensemble": ensemble}) if cache else None
         result = train(model, objective.step_fn, cfg.train_config(steps), eval_fn=objective.eval_fn,

@@ -73,8 +73,11 @@ def sst2_prompt(sentence: str) -> str:
 
 
 def load_sst2(split: str = "train", data_dir: str | os.PathLike | None = None, limit: int | None = None,
-              seed: int = 0) -> list[SFTExample]:
-    """SST-2 (GLUE TSV with header ``sentence<TAB>label``) as examples answered by 'negative'/'positive'."""
+              seed: int = 0, labels: tuple[str, str] = SST2_LABELS) -> list[SFTExample]:
+    """SST-2 (GLUE TSV with header ``sentence<TAB>label``) as examples answered by ``labels[label]``
+    ('negative' / 'positive' by default; a small tokenizer may prefer one-token answers)."""
+    if len(labels) != 2 or len(set(labels)) != 2:
+        raise ValueError(f"labels={labels!r}: give two distinct answers, for GLUE labels 0 and 1")
     if split not in SST2_SPLITS:
         raise ValueError(f"SST-2 split {split!r}: choose one of {list(SST2_SPLITS)} (GLUE's test has no labels)")
     path = data_file("sst2", SST2_SPLITS[split], data_dir)
@@ -86,7 +89,7 @@ def load_sst2(split: str = "train", data_dir: str | os.PathLike | None = None, l
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != 2 or row[1] not in ("0", "1"):
             raise ValueError(f"{path}:{line}: expected '<sentence><TAB><0 or 1>', got {row!r}")
-        label = SST2_LABELS[int(row[1])]
+        label = labels[int(row[1])]
         examples.append(SFTExample(sst2_prompt(row[0]), label, label))
     return _subsample(examples, limit, seed)
 

@@ -45,7 +45,7 @@ steps = None            # training steps of every run
 seeds = None            # e.g. [0, 1, 2]
 window_uppers = None    # b of the U[0, b] windows swept
 window_delta = None     # half-width of the window around t*
-torch_threads = 1       # small models on a shared CPU run fastest single-threaded
+torch_threads = None    # None: every core (fastest on an idle machine); 1 is faster when other jobs share the CPU
 
 # %%
 import warnings
@@ -59,7 +59,8 @@ import torch
 import mdlm_core as mdlm
 
 warnings.filterwarnings("ignore", message="There is a performance drop")
-torch.set_num_threads(torch_threads)
+if torch_threads:
+    torch.set_num_threads(torch_threads)
 cfg = mdlm.config_for_profile(mdlm.PARITY_PROFILES, profile, n=n, k=k, n_train=n_train, n_test=n_test,
                               n_layer=n_layer, n_embd=n_embd, batch_size=batch_size, lr=lr,
                               weight_decay=weight_decay, steps=steps, seeds=tuple(seeds) if seeds else None,

@@ -170,10 +170,12 @@ show.groupby(["task", "window"]).head(3)
 # %% [markdown]
 # ## Claims
 #
-# A difference counts as reproduced when it has the paper's sign and exceeds twice its s.e., where the s.e. is
-# the seed spread of the paired (same-seed) differences; the paper's sign within noise is "partly".
+# A difference counts as reproduced when it has the paper's sign and exceeds twice its s.e.; the paper's sign
+# within noise is "partly". The s.e. is the larger of the seed spread of the paired (same-seed) differences
+# and the s.e. over the eval examples of the per-example difference (all runs score the same examples). The
+# crossover claim asks whether the two windows swap places between the task kinds.
 
 # %%
-claims = mdlm.sft_claims(runs, cfg)
+claims = mdlm.sft_claims(runs, cfg, results.correct)
 mdlm.save_claims("04_sft_windows", claims, profile)
 pd.DataFrame(claims)

@@ -162,3 +162,18 @@ def test_gsm8k_is_scored_on_the_number_after_the_marks():
     # a random model writes no '#### <number>' line: its extracted answers are empty, never the raw text
     assert all(ex["answer"] == "" or ex["answer"].replace("-", "").replace(".", "").isdigit()
                for ex in score["examples"])
+
+
+def test_window_difference_includes_the_test_set_uncertainty():
+    runs = synthetic_runs({STANDARD: 0.70, MID: 0.71}, {STANDARD: 0.4}, jitter=0.0)
+    rng = np.random.default_rng(0)
+    correct = {}
+    for s in (0, 1, 2):
+        base = rng.random(100) < 0.7
+        correct[(STANDARD, s, "sst2")] = base.astype(int)
+        flipped = base.copy()
+        flipped[:1] = ~flipped[:1]   # one example differs: the accuracies barely differ
+        correct[(MID, s, "sst2")] = flipped.astype(int)
+    _, seed_only, _ = window_difference(runs, "sst2", MID, STANDARD)
+    _, both, _ = window_difference(runs, "sst2", MID, STANDARD, correct)
+    assert seed_only == pytest.approx(0.0, abs=1e-12) and both > 0.005

@@ -236,8 +236,7 @@ class ParityObjective:
     @torch.no_grad()
     def accuracy(self, model: torch.nn.Module, sequences: torch.Tensor) -> torch.Tensor:
         """Per-member accuracy [E] at predicting y with only y masked."""
-        noisy = sequences.to(self.device)   # a copy on the CPU too: .to() returns the tensor itself
-        noisy = noisy.clone() if noisy is sequences else noisy
+        noisy = sequences.to(self.device, copy=True)
         noisy[..., -1] = PARITY_MASK_ID
         pred = stacked_forward(model, noisy)[..., -1, :].argmax(-1)
         return (pred.cpu() == sequences[..., -1]).float().mean(-1)

@@ -30,14 +30,14 @@ from .dependence import (UNMASKING_SCHEDULE_PROFILES, ReedSolomonCode, SamplingK
                          information_profile, mds_information_profile, sampling_kl, total_correlation)
 from .lm import (CENTER, LM_PROFILES, UNIFORM, ELBOResult, LMConfig, LMData, LMRun, UCurveResults, build_lm_model,
                  elbo_eval, lm_flops_per_token, lm_windows, paired_difference, pooled_seed_sd, prepare_lm_data,
-                 resolve_device, window_gap,
+                 window_gap,
                  run_u_curve, stratified_mask_ratios, summarize_windows, train_lm_model, train_lm_run, training_mask_ratio)
 from .sft_experiment import (SFT_PROFILES, SFT_WINDOWS, SFTConfig, SFTData, SFTResults, SFTRun, TaskData,
                              candidate_log_likelihoods, generate_answers, prepare_sft_data, run_sft_windows, score_task,
                              sft_claims, sft_mask_ratio, summarize_sft, train_sft_run, window_difference)
 from .text_data import (MissingDataError, PackedSequences, TextCorpus, decode_stream, encode_stream, find_wikitext2,
                         load_or_train_tokenizer, load_wikitext2, pack_sequences, train_bpe_tokenizer)
-from .train import TrainConfig, TrainResult, config_hash, learning_rate, run_dir_for, train
+from .train import TrainConfig, TrainResult, config_hash, learning_rate, resolve_device, run_dir_for, train
 
 __all__ = [name for name in dir() if not name.startswith("_")]
 __version__ = "0.1.0"

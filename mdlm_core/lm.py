@@ -35,7 +35,7 @@ from .model import DiffusionTransformer, ModelConfig
 from .outputs import cache_dir, write_text
 from .text_data import (PackedSequences, encode_stream, load_or_train_tokenizer, load_wikitext2, pack_sequences,
                         take_lines, texts_digest, tokenizer_key)
-from .train import TrainConfig, TrainResult, config_hash, run_dir_for, train
+from .train import TrainConfig, TrainResult, config_hash, resolve_device, run_dir_for, train
 
 # The paper's twelve training distributions: ten 0.1-wide bins, the standard U[0, 1], the [0.45, 0.55] window.
 BIN_WINDOWS = tuple((round(i / 10, 1), round((i + 1) / 10, 1)) for i in range(10))
@@ -117,8 +117,7 @@ class LMConfig:
                            n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout)
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(steps=self.steps, lr=self.lr, warmup_steps=self.warmup_steps,
-                           weight_decay=self.weight_decay, eval_every=self.eval_every, seed=seed)
+        return TrainConfig.from_experiment(self, seed=seed)
 
 
 LM_PROFILES = {
@@ -137,12 +136,6 @@ LM_PROFILES = {
                       valid_seqs=256, valid_draws=10, test_seqs=None, test_draws=50, eval_batch_size=64,
                       seeds=(0, 1, 2)),
 }
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 # -- data ---------------------------------------------------------------------------------------------

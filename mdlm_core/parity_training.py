@@ -36,12 +36,11 @@ import torch.nn.functional as F
 from .ensemble import Ensemble
 from .mask_ratio import MaskRatio
 from .md_loss import mask_tokens, md_loss_terms, sample_mask, subs_log_probs
-from .lm import resolve_device
 from .model import DiffusionTransformer, ModelConfig
 from .outputs import Claim, cache_dir
 from .parity import PARITY_MASK_ID, PARITY_VOCAB, ParityData, make_parity_data
 from .signal import count_masked_relevant, optimal_mask_ratio, optimal_window_upper, signal_probability
-from .train import TrainConfig, run_dir_for, train
+from .train import TrainConfig, resolve_device, run_dir_for, train
 
 SUPERVISED = "supervised"
 MD = "md"
@@ -102,9 +101,8 @@ class ParityConfig:
                            n_head=self.n_head, n_embd=self.n_embd)
 
     def train_config(self, steps: int | None = None) -> TrainConfig:
-        return TrainConfig(steps=steps or self.steps, lr=self.lr, warmup_steps=self.warmup_steps,
-                           schedule="constant", weight_decay=self.weight_decay, grad_clip=self.grad_clip,
-                           eval_every=self.eval_every)
+        return TrainConfig.from_experiment(self, steps=steps or self.steps, schedule="constant",
+                                           grad_clip=self.grad_clip)
 
     def md_ratio(self) -> MaskRatio:
         return MaskRatio.fixed(optimal_mask_ratio(self.k)) if self.md_mask_ratio is None \

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .lm import LM_PROFILES, UNIFORM, LMData, prepare_lm_data, resolve_device, train_lm_model
+from .lm import LM_PROFILES, UNIFORM, LMData, prepare_lm_data, train_lm_model
 from .mask_ratio import MaskRatio
 from .model import DiffusionTransformer
 from .outputs import Claim, cache_dir, write_text
@@ -44,7 +44,7 @@ from .schedules import size_schedule
 from .sft import pack_sft_examples, sft_loss, strip_after_eos
 from .sft_tasks import SST2_LABELS, SFTExample, exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic
 from .text_data import PAD_TOKEN, decode_stream
-from .train import TrainConfig, config_hash, run_dir_for, train
+from .train import TrainConfig, config_hash, resolve_device, run_dir_for, train
 
 # The paper's SFT windows (Tables 2 and 3), in the order it lists them.
 SFT_WINDOWS = {"[0,1]": (0.0, 1.0), "[0.45,0.55]": (0.45, 0.55), "[0.2,1]": (0.2, 1.0), "[0.3,1]": (0.3, 1.0),
@@ -139,8 +139,7 @@ class SFTConfig:
         return self.prompt_tokens(task) + self.answer_tokens(task)
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(steps=self.steps, lr=self.lr, warmup_steps=self.warmup_steps,
-                           weight_decay=self.weight_decay, eval_every=self.eval_every, seed=seed)
+        return TrainConfig.from_experiment(self, seed=seed)
 
 
 SFT_PROFILES = {

@@ -54,6 +54,20 @@ class TrainConfig:
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule={self.schedule!r}: use 'cosine' or 'constant'")
 
+    @classmethod
+    def from_experiment(cls, cfg: Any, **overrides: Any) -> "TrainConfig":
+        """The loop settings every experiment config carries (steps, lr, warmup_steps, weight_decay,
+        eval_every), read from ``cfg``, plus ``overrides``."""
+        shared = {name: getattr(cfg, name) for name in ("steps", "lr", "warmup_steps", "weight_decay", "eval_every")}
+        return cls(**(shared | overrides))
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """"auto": cuda when available, else cpu; any other name is passed to torch.device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
 
 def learning_rate(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up to cfg.lr over warmup_steps, then cosine decay to lr * min_lr_ratio at the end."""

@@ -77,6 +77,17 @@ def test_learning_rate_schedule():
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
 
 
+def test_train_config_from_experiment_reads_the_shared_fields_and_applies_overrides():
+    from mdlm_core import LM_PROFILES, PARITY_PROFILES
+    lm = LM_PROFILES["smoke"]
+    cfg = TrainConfig.from_experiment(lm, seed=3)
+    assert (cfg.steps, cfg.lr, cfg.warmup_steps, cfg.weight_decay, cfg.eval_every, cfg.seed) == \
+        (lm.steps, lm.lr, lm.warmup_steps, lm.weight_decay, lm.eval_every, 3)
+    assert cfg.schedule == "cosine"
+    parity = PARITY_PROFILES["quick"].train_config(steps=7)
+    assert (parity.steps, parity.schedule, parity.grad_clip) == (7, "constant", PARITY_PROFILES["quick"].grad_clip)
+
+
 def test_config_hash_and_run_dir(tmp_path):
     assert config_hash({"a": 1, "cfg": CFG}) == config_hash({"cfg": CFG, "a": 1})
     assert config_hash(CFG) != config_hash(TrainConfig(steps=12, lr=3e-3, warmup_steps=3, eval_every=4, seed=8))

@@ -10,4 +10,4 @@ cd "$(dirname "$0")"
 if [[ -z "${MDLM_DATA_DIR:-}" && -d ../shared/data ]]; then
   export MDLM_DATA_DIR="$(cd ../shared/data && pwd)"
 fi
-exec python -m mdlm_core.pipeline "$@"
+exec python -m mdlm_core.companion.pipeline "$@"

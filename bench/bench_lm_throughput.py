@@ -6,7 +6,7 @@
 
 The peak is measured here, not quoted: the best fp32 GFLOP/s of square matmuls (torch.mm), taken before and
 after the model is timed, so a machine shared with other jobs is judged against what it delivered in the
-same minute. The model is timed through the real training loop (``mdlm_core.train``: AdamW, clipping,
+same minute. The model is timed through the real training loop (``mdlm_core.training``: AdamW, clipping,
 warm-up + cosine) on random tokens with t ~ U[0, 1]: the time of (warmup + steps) steps minus that of
 warmup steps, each from a fresh model. FLOPs per token count matmuls only (``lm_flops_per_token``, the head
 on the masked fraction of tokens), so utilisation = tokens/s x FLOPs/token / peak.
@@ -21,7 +21,7 @@ from dataclasses import replace
 import torch
 
 import mdlm_core as mdlm
-from mdlm_core.lm import build_lm_model, lm_flops_per_token, make_lm_step, resolve_device, training_mask_ratio
+from mdlm_core.experiments.u_curve import build_lm_model, lm_flops_per_token, make_lm_step, resolve_device, training_mask_ratio
 
 
 def matmul_peak_gflops(device: torch.device, sizes=(512, 1024, 2048), repeats: int = 10) -> float:

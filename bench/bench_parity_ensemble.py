@@ -17,7 +17,7 @@ import warnings
 import torch
 
 from mdlm_core import MaskRatio
-from mdlm_core.parity_training import MD, SUPERVISED, PARITY_PROFILES, ParityMember, train_parity
+from mdlm_core.experiments.parity_grokking import MD, SUPERVISED, PARITY_PROFILES, ParityMember, train_parity
 
 
 def main() -> None:

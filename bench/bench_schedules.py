@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from mdlm_core.dependence import expected_kl, mds_information_profile
+from mdlm_core.theory.dependence import expected_kl, mds_information_profile
 from mdlm_core.schedules import schedule_distribution
 
 

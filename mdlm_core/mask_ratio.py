@@ -5,9 +5,11 @@ probability t (the linear schedule alpha_t = 1 - t). Standard MDLM training uses
 Huang & Mirzasoleiman (2026) restrict t to a window U[a, b] to spend more of the batch in the
 Signal regime. One dataclass covers every case the papers use:
 
-* ``MaskRatio.uniform(eps)``       t ~ U[eps, 1]
-* ``MaskRatio.window(a, b)``       t ~ U[a, b]          (``mask_ratio_window``)
-* ``MaskRatio.fixed(t)``           t = const
+* ``MaskRatio.uniform()``         t ~ U[0, 1]          (label ``[0,1]``)
+* ``MaskRatio.window(a, b)``       t ~ U[a, b]          (label ``[a,b]``, the paper's notation)
+* ``MaskRatio.fixed(t)``           t = const            (label ``t=0.25``)
+* ``MaskRatio.parse(spec)``        any of the above from a label, a number or a pair: the one window
+  vocabulary of every experiment table and papermill parameter
 * ``stratified=True``              antithetic / low-discrepancy draws as in MDLM: for a batch of
   B, t_i = a + (b - a) * ((u + i / B) mod 1) with one shared u ~ U[0, 1], so the batch covers the
   window evenly (each t_i is still marginally U[a, b], hence the loss stays unbiased).
@@ -16,6 +18,7 @@ Signal regime. One dataclass covers every case the papers use:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,6 +29,24 @@ from scipy import integrate
 # 1/t loss weights explode as t -> 0; a window that starts at 0 is floored here (MDLM uses the
 # same kind of floor, eps = 1e-3), which changes the window average of any bounded quantity by < 1e-3.
 MIN_MASK_RATIO = 1e-3
+_LABEL = re.compile(r"t=(?P<t>[0-9.e+-]+)|u?\[(?P<a>[0-9.e+-]+),(?P<b>[0-9.e+-]+)\]")
+
+
+def _short(x: float) -> str:
+    """The shortest text that reads back as exactly ``x`` (0.45, not 0.45000000000000001; 1, not 1.0)."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(x)
+
+
+def _as_float(value) -> float | None:
+    """A plain float from a Python, numpy or 0-d tensor number; None for anything else (bools included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0 and not value.dtype == torch.bool:
+        return float(value.item())
+    return None
 
 
 @dataclass(frozen=True)
@@ -37,9 +58,11 @@ class MaskRatio:
     stratified: bool = False
 
     def __post_init__(self) -> None:
-        for name, value in (("low", self.low), ("high", self.high)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value)):
-                raise ValueError(f"mask-ratio {name}={value!r} must be a finite number in [0, 1]")
+        for name in ("low", "high"):
+            value = _as_float(getattr(self, name))
+            if value is None or not math.isfinite(value):
+                raise ValueError(f"mask-ratio {name}={getattr(self, name)!r} must be a finite number in [0, 1]")
+            object.__setattr__(self, name, value)   # numpy / 0-d tensor scalars become plain floats
             if not 0.0 <= value <= 1.0:
                 raise ValueError(
                     f"mask-ratio window [{self.low}, {self.high}] lies outside [0, 1]: "
@@ -57,9 +80,9 @@ class MaskRatio:
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
-    def uniform(cls, eps: float = MIN_MASK_RATIO, stratified: bool = False) -> "MaskRatio":
-        """Standard MDLM training: t ~ U[eps, 1]."""
-        return cls(eps, 1.0, stratified)
+    def uniform(cls, stratified: bool = False) -> "MaskRatio":
+        """Standard MDLM training: t ~ U[0, 1] (drawn from [MIN_MASK_RATIO, 1])."""
+        return cls(0.0, 1.0, stratified)
 
     @classmethod
     def window(cls, a: float, b: float, stratified: bool = False) -> "MaskRatio":
@@ -72,19 +95,34 @@ class MaskRatio:
         return cls(t, t, False)
 
     @classmethod
-    def parse(cls, spec: "str | float | tuple[float, float] | list[float] | MaskRatio") -> "MaskRatio":
-        """Build from a papermill-friendly value: ``"uniform"``, ``0.2`` (fixed), ``[a, b]`` (window)."""
+    def parse(cls, spec: "str | float | tuple[float, float] | list[float] | MaskRatio",
+              stratified: bool | None = None) -> "MaskRatio":
+        """Build from a papermill-friendly value: ``"uniform"``, a label (``"[0.45,0.55]"``, ``"U[0,1]"``,
+        ``"t=0.25"``), a number t (fixed) or a pair [a, b] (window). ``stratified`` (for windows) overrides
+        the spec's own setting; a fixed t is never stratified."""
+        ratio = cls._parse(spec)
+        if stratified is not None and not ratio.is_fixed:
+            ratio = cls(ratio.low, ratio.high, stratified)
+        return ratio
+
+    @classmethod
+    def _parse(cls, spec) -> "MaskRatio":
         if isinstance(spec, MaskRatio):
             return spec
         if isinstance(spec, str):
-            if spec.strip().lower() == "uniform":
+            text = spec.strip().lower().replace(" ", "")
+            if text == "uniform":
                 return cls.uniform()
-            raise ValueError(f"unknown mask-ratio spec {spec!r}: use 'uniform', a number t, or a pair [a, b]")
-        if isinstance(spec, (int, float)):
-            return cls.fixed(float(spec))
-        if isinstance(spec, (tuple, list)) and len(spec) == 2:
-            return cls.window(float(spec[0]), float(spec[1]))
-        raise ValueError(f"unknown mask-ratio spec {spec!r}: use 'uniform', a number t, or a pair [a, b]")
+            if match := _LABEL.fullmatch(text):
+                if match["t"] is not None:
+                    return cls.fixed(float(match["t"]))
+                return cls.window(float(match["a"]), float(match["b"]))
+        elif (value := _as_float(spec)) is not None:
+            return cls.fixed(value)
+        elif isinstance(spec, (tuple, list)) and len(spec) == 2:
+            return cls.window(*spec)
+        raise ValueError(f"unknown mask-ratio spec {spec!r}: use 'uniform', a label like '[0.45,0.55]' or 't=0.25', "
+                         "a number t, or a pair [a, b]")
 
     # -- properties -----------------------------------------------------------------------------
     @property
@@ -98,9 +136,14 @@ class MaskRatio:
 
     @property
     def label(self) -> str:
+        """``[a,b]`` for a window (``[0,1]`` is standard MDLM), ``t=x`` for a fixed ratio; ``parse`` reads it back."""
         if self.is_fixed:
-            return f"t={self.low:g}"
-        return f"U[{self.low:g}, {self.high:g}]"
+            return f"t={_short(self.low)}"
+        return f"[{_short(self.low)},{_short(self.high)}]"
+
+    @property
+    def is_uniform(self) -> bool:
+        return self.support == (MIN_MASK_RATIO, 1.0)
 
     # -- sampling and expectations --------------------------------------------------------------
     def sample(self, batch_size: int, generator: torch.Generator | None = None,

@@ -14,7 +14,7 @@ rounded so that every round reveals at least one token when K <= L.
 
 Schedule *distributions* (notebook 05, Zhao & Cai, 2026) draw the sizes at random before sampling. Each
 one can ``draw`` a schedule and gives the exact expected *overrun* E[R_m] (defined below), the only
-property of a schedule that the sampling error depends on (``mdlm_core.dependence.expected_kl``):
+property of a schedule that the sampling error depends on (``mdlm_core.theory.dependence.expected_kl``):
 
 * :class:`FixedSchedule`: one deterministic schedule (the baselines ``equal``, ``linear``, ``cosine``).
 * :class:`RandomPhaseSchedule`: round boundaries t_k = ceil(F(k - U)), k = 1..K-1, for a fixed

@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 
 from .mask_ratio import MaskRatio
-from .md_loss import MDLossOutput, md_loss
+from .loss import MDLossOutput, md_loss
 
 
 def answer_region(prompt_lengths: torch.Tensor, length: int) -> torch.Tensor:

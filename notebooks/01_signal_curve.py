@@ -33,8 +33,11 @@ import pandas as pd
 import seaborn as sns
 
 import mdlm_core as mdlm
+from mdlm_core.companion import Outputs, config_for_profile, figure_names, interactive
+from mdlm_core.experiments import signal_curve as experiment
 
-cfg = mdlm.config_for_profile(mdlm.SIGNAL_CURVE_PROFILES, profile, k_values=k_values, k_heatmap=k_heatmap,
+out = Outputs(profile)   # where this run's figures, tables and claims go
+cfg = config_for_profile(experiment.SIGNAL_CURVE_PROFILES, profile, k_values=k_values, k_heatmap=k_heatmap,
                             mc_samples=mc_samples, seed=seed)
 sns.set_theme(style="whitegrid", context="notebook")
 print(cfg)
@@ -68,14 +71,14 @@ print(cfg)
 rows = []
 for k in cfg.k_values:
     t_probe = np.linspace(0.02, 0.95, cfg.mc_points)
-    est = mdlm.monte_carlo_signal_probability(t_probe, k, cfg.mc_samples, seq_len=k + 5, seed=cfg.seed + k)
+    est = mdlm.theory.monte_carlo_signal_probability(t_probe, k, cfg.mc_samples, seq_len=k + 5, seed=cfg.seed + k)
     exact = mdlm.signal_probability(t_probe, k)
     # z-score against the binomial s.e. of the exact value (floored at one count, 1/n, where P_S ~ 0)
     se_exact = np.maximum(np.sqrt(exact * (1 - exact) / cfg.mc_samples), 1 / cfg.mc_samples)
     rows += [dict(k=k, t=t, monte_carlo=e, stderr=s, exact=x, z=(e - x) / se)
              for t, e, s, x, se in zip(t_probe, est.estimate, est.stderr, exact, se_exact)]
 mc_table = pd.DataFrame(rows)
-mdlm.save_table(mc_table, "01_signal_probability_monte_carlo", profile)
+out.table(mc_table, "01_signal_probability_monte_carlo")
 max_z = mc_table["z"].abs().max()
 print(f"{len(mc_table)} probes, {cfg.mc_samples} masks each: max |MC - exact| / stderr = {max_z:.2f}")
 
@@ -92,7 +95,7 @@ for color, k in zip(palette, cfg.k_values):
 ax.set(xlabel="mask ratio t", ylabel=r"$P_S(t)$  (exactly one relevant token masked)",
        title=r"Signal probability $(k+1)\,t\,(1-t)^k$; ★ $t^*=1/(k+1)$, dots: Monte Carlo ± 2 s.e.")
 ax.legend(ncol=2, fontsize=9)
-mdlm.save_figure(fig, "01_signal_probability", profile)
+out.figure(fig, figure_names.SIGNAL_PROBABILITY)
 plt.show()
 
 # %% [markdown]
@@ -138,7 +141,7 @@ ax2.annotate(f"t1* = {t1_opt:.3f}\n(curves cross)", (t1_opt, mdlm.signal_probabi
              xytext=(t1_opt + 0.2, 0.5 * mdlm.signal_probability(t1_opt, k)), arrowprops=dict(arrowstyle="->"))
 ax2.set(xlabel="t", ylabel="probability", title=f"The U[0, t1] optimum, k = {k}")
 ax2.legend(loc="upper right")
-mdlm.save_figure(fig, "01_window_average_heatmap", profile)
+out.figure(fig, figure_names.WINDOW_AVERAGE_HEATMAP)
 plt.show()
 
 # %%
@@ -147,32 +150,15 @@ windows = {"fixed t*": (t_star, t_star), f"U[0, {t1_opt:.3f}] (optimal)": (0.0, 
 summary = pd.DataFrame([dict(k=kk, t_star=mdlm.optimal_mask_ratio(kk), t1_opt=mdlm.optimal_window_upper(kk),
                              **{name: mdlm.window_average_signal(a, b, kk) for name, (a, b) in windows.items()})
                         for kk in sorted(set(cfg.k_values) | {k})])
-mdlm.save_table(summary, "01_window_average_by_k", profile)
+out.table(summary, "01_window_average_by_k")
 summary.round(4)
 
 # %% [markdown]
 # ## Claims
 
 # %%
-t_star_numeric = mdlm.argmax_signal_probability(k)
-claims = [
-    mdlm.Claim("Signal regime probability is (k+1) t (1-t)^k", "P_S(t) = (k+1) t (1-t)^k (derived)",
-             f"max |MC - formula| = {max_z:.2f} s.e. over {len(mc_table)} probes x {cfg.mc_samples} masks "
-             f"(k in {list(cfg.k_values)})", "reproduced" if max_z < 4.5 else "not reproduced",
-             "01_signal_probability"),
-    mdlm.Claim(f"Best fixed mask ratio t* = 1/(k+1) (k = {k})", f"{1 / (k + 1):.4f}",
-             f"numerical argmax {t_star_numeric:.4f}", mdlm.verdict_within(t_star_numeric, 1 / (k + 1), 1e-4),
-             "01_signal_probability"),
-    mdlm.Claim("Sample-complexity-optimal window for k = 6 is U[0, 0.246]", "t1 = 0.246",
-             f"t1 = {mdlm.optimal_window_upper(6):.4f}", mdlm.verdict_within(mdlm.optimal_window_upper(6), 0.246, 5e-4),
-             "01_window_average_heatmap"),
-    mdlm.Claim("U[0, 0.246] carries more signal than U[0, 1] (k = 6)", "(implied)",
-             f"{mdlm.window_average_signal(0, 0.246, 6):.4f} vs {mdlm.window_average_signal(0, 1, 6):.4f} "
-             f"(x{mdlm.window_average_signal(0, 0.246, 6) / mdlm.window_average_signal(0, 1, 6):.2f})",
-             "reproduced" if mdlm.window_average_signal(0, 0.246, 6) > mdlm.window_average_signal(0, 1, 6) else "not reproduced",
-             "01_window_average_heatmap"),
-]
-mdlm.save_claims("01_signal_curve", claims, profile)
+claims = experiment.signal_curve_claims(mc_table, k, cfg)
+out.claims("01_signal_curve", claims)
 
 # %% [markdown]
 # ## Explore
@@ -180,4 +166,4 @@ mdlm.save_claims("01_signal_curve", claims, profile)
 # fraction of Signal-regime masks it yields. Run headless (reproduce.sh, nbval) it draws the default once.
 
 # %%
-mdlm.interactive.signal_window_explorer(k=cfg.k_heatmap, window=(0.0, mdlm.optimal_window_upper(cfg.k_heatmap)))
+interactive.signal_window_explorer(k=cfg.k_heatmap, window=(0.0, mdlm.optimal_window_upper(cfg.k_heatmap)))

@@ -71,11 +71,14 @@ import seaborn as sns
 import torch
 
 import mdlm_core as mdlm
+from mdlm_core.companion import Outputs, config_for_profile, figure_names
+from mdlm_core.experiments import parity_grokking as experiment
 
 warnings.filterwarnings("ignore", message="There is a performance drop")
 if torch_threads:
     torch.set_num_threads(torch_threads)
-cfg = mdlm.config_for_profile(mdlm.PARITY_PROFILES, profile, n=n, k=k, n_train=n_train, n_test=n_test,
+out = Outputs(profile)   # where this run's figures, tables and claims go
+cfg = config_for_profile(experiment.PARITY_PROFILES, profile, n=n, k=k, n_train=n_train, n_test=n_test,
                               n_layer=n_layer, n_embd=n_embd, batch_size=batch_size, lr=lr,
                               weight_decay=weight_decay, steps=steps, seeds=tuple(seeds) if seeds else None,
                               window_uppers=tuple(window_uppers) if window_uppers else None,
@@ -95,12 +98,12 @@ print(f"t* = 1/(k+1) = {t_star:.3f};  theory-optimal window U[0, {t1_theory:.3f}
 # %%
 md_ratio = cfg.md_ratio()
 windows = list(dict.fromkeys([md_ratio, *cfg.sweep_windows()]))
-members = [mdlm.ParityMember("supervised", s) for s in cfg.seeds]
-members += [mdlm.ParityMember("md", s, w) for w in windows for s in cfg.seeds]
-metrics = mdlm.train_parity(members, cfg, desc=f"parity n={cfg.n} k={cfg.k}")
-summary = mdlm.grokking_summary(metrics, cfg.target_acc)
-mdlm.save_table(metrics, "02_parity_metrics", profile)
-mdlm.save_table(summary, "02_parity_summary", profile)
+members = [experiment.ParityMember("supervised", s) for s in cfg.seeds]
+members += [experiment.ParityMember("md", s, w) for w in windows for s in cfg.seeds]
+metrics = experiment.train_parity(members, cfg, desc=f"parity n={cfg.n} k={cfg.k}")
+summary = experiment.grokking_summary(metrics, cfg.target_acc)
+out.table(metrics, "02_parity_metrics")
+out.table(summary, "02_parity_summary")
 summary.round(3)
 
 # %% [markdown]
@@ -132,7 +135,7 @@ for ax, run in zip(axes, (sup_label, md_label)):
 axes[0].set_ylabel("accuracy (dashed: train, solid: test)")
 axes[0].legend(loc="lower right", fontsize=9)
 fig.suptitle(f"{cfg.k}-sparse parity, n = {cfg.n}, {cfg.n_train} train examples, weight decay {cfg.weight_decay}")
-mdlm.save_figure(fig, "02_huang_parity_grokking_accuracy", profile)
+out.figure(fig, figure_names.PARITY_GROKKING_ACCURACY)
 plt.show()
 
 # %% [markdown]
@@ -160,7 +163,7 @@ fractions = (md_runs.assign(measured=md_runs.signal_fraction if "signal_fraction
              .groupby("run").agg(measured=("measured", "mean"), theory=("p_signal", "first")).reset_index())
 fractions.plot.bar(x="run", y=["measured", "theory"], ax=axes[2], rot=15)
 axes[2].set(ylabel="fraction of masks in the Signal regime", xlabel="", title=r"Signal fraction vs $\bar P_S$")
-mdlm.save_figure(fig, "02_huang_parity_loss_decomposition", profile)
+out.figure(fig, figure_names.PARITY_LOSS_DECOMPOSITION)
 plt.show()
 fractions.round(4)
 
@@ -201,7 +204,7 @@ twin.plot(b_grid, mdlm.window_average_signal(np.zeros_like(b_grid), b_grid, cfg.
 twin.set(ylabel=r"theory $\bar P_S(0, b)$")
 twin.grid(False)
 ax.legend(fontsize=8, loc="upper center")
-mdlm.save_figure(fig, "02_huang_parity_window_sweep", profile)
+out.figure(fig, figure_names.PARITY_WINDOW_SWEEP)
 plt.show()
 
 # %%
@@ -211,7 +214,7 @@ sweep_table = (sweep.groupby("run", sort=False)
                     max_steps=("steps_plot", "max"), reached=("censored", lambda c: f"{(~c).sum()}/{len(c)}"))
                .reset_index())
 sweep_table["p_signal_theory"] = [mdlm.window_average_signal(lo, hi, cfg.k) for lo, hi in zip(sweep_table.low, sweep_table.high)]
-mdlm.save_table(sweep_table, "02_parity_window_sweep", profile)
+out.table(sweep_table, "02_parity_window_sweep")
 sweep_table.round(3)
 
 # %% [markdown]
@@ -221,5 +224,5 @@ sweep_table.round(3)
 # the budget. Verdicts come from the numbers above, over all seeds.
 
 # %%
-claims_data = mdlm.parity_claims(summary, sweep_table, metrics, cfg)
-mdlm.save_claims("02_parity_grokking", claims_data, profile)
+claims_data = experiment.parity_claims(summary, sweep_table, metrics, cfg)
+out.claims("02_parity_grokking", claims_data)

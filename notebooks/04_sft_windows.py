@@ -59,8 +59,11 @@ import pandas as pd
 import seaborn as sns
 
 import mdlm_core as mdlm
+from mdlm_core.companion import Outputs, config_for_profile, figure_names
+from mdlm_core.experiments import sft_windows as experiment
 
-cfg = mdlm.config_for_profile(mdlm.SFT_PROFILES, profile, windows=None if windows is None else tuple(windows),
+out = Outputs(profile)   # where this run's figures, tables and claims go
+cfg = config_for_profile(experiment.SFT_PROFILES, profile, windows=None if windows is None else tuple(windows),
                               seeds=None if seeds is None else tuple(seeds), steps=steps, lr=lr,
                               batch_size=batch_size, arithmetic_digits=arithmetic_digits, gen_order=gen_order,
                               pretrained=pretrained)
@@ -77,13 +80,13 @@ print("device:", mdlm.resolve_device(cfg.device))
 # the arithmetic problems are drawn with a fixed seed, train and test disjoint.
 
 # %%
-data = mdlm.prepare_sft_data(cfg, data_dir)
+data = experiment.prepare_sft_data(cfg, data_dir)
 layout = pd.DataFrame([dict(task=name, train=len(t.train_tokens), eval=len(t.eval_tokens), prompt_tokens=t.prompt_tokens,
                             answer_tokens=t.answer_tokens, dropped=t.dropped, discriminative=t.discriminative)
                        for name, t in data.tasks.items()])
-mdlm.save_table(layout, "04_sft_data", profile)
+out.table(layout, "04_sft_data")
 for name, task in data.tasks.items():
-    print(f"{name}: {mdlm.decode_stream(data.lm.tokenizer, task.train_tokens[0])!r}")
+    print(f"{name}: {mdlm.data.decode_stream(data.lm.tokenizer, task.train_tokens[0])!r}")
 layout
 
 # %% [markdown]
@@ -93,13 +96,14 @@ layout
 # cached by configuration under `build/cache/runs/`, with their final scores beside them.
 
 # %%
-results = mdlm.run_sft_windows(cfg, data)
+results = experiment.run_sft_windows(cfg, data)
 runs = results.runs
-summary = mdlm.summarize_sft(runs)
-mdlm.save_table(runs, "04_sft_runs", profile)
-mdlm.save_table(summary, "04_sft_summary", profile)
-mdlm.save_table(results.metrics, "04_sft_training_curves", profile)
-print(f"SFT time: {runs.drop_duplicates(['window', 'seed']).train_seconds.sum() / 60:.1f} min for "
+summary = experiment.summarize_sft(runs)
+out.table(runs, "04_sft_runs")
+out.table(summary, "04_sft_summary")
+out.table(results.metrics, "04_sft_training_curves")
+out.table(results.timing, "04_timing")
+print(f"SFT time: {results.timing.train_seconds.sum() / 60:.1f} min for "
       f"{len(cfg.windows) * len(cfg.seeds)} runs (0 for cached runs)")
 summary.round(3)
 
@@ -132,7 +136,7 @@ for ax, task in zip(axes[0], task_names):
         ax.axhline(majority, color="grey", ls="--", lw=1, label=f"majority class {majority:.3f}")
         ax.legend(fontsize=8, loc="lower right")
 fig.suptitle(f"SFT window comparison ({profile}: {len(cfg.seeds)} seeds, {cfg.steps} steps per run)")
-mdlm.save_figure(fig, "04_huang_tables2_3_sft_windows", profile)
+out.figure(fig, figure_names.SFT_WINDOWS)
 plt.show()
 
 # %% [markdown]
@@ -154,7 +158,7 @@ for window in cfg.windows:
     axes[-1].plot(sub.step, sub.train_loss, color=palette[window], label=window)
 axes[-1].set(xlabel="SFT step", ylabel="SFT loss on its own window", title="training loss", yscale="log")
 axes[-1].legend(fontsize=8, title="window")
-mdlm.save_figure(fig, "04_sft_training_curves", profile)
+out.figure(fig, figure_names.SFT_TRAINING_CURVES)
 plt.show()
 
 # %% [markdown]
@@ -176,6 +180,6 @@ show.groupby(["task", "window"]).head(3)
 # crossover claim asks whether the two windows swap places between the task kinds.
 
 # %%
-claims = mdlm.sft_claims(runs, cfg, results.correct)
-mdlm.save_claims("04_sft_windows", claims, profile)
+claims = experiment.sft_claims(runs, cfg, results.correct)
+out.claims("04_sft_windows", claims)
 pd.DataFrame(claims)

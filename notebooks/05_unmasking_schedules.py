@@ -45,8 +45,11 @@ import seaborn as sns
 from tqdm.auto import tqdm
 
 import mdlm_core as mdlm
+from mdlm_core.companion import Claim, Outputs, config_for_profile, figure_names, interactive
+from mdlm_core.experiments import unmasking_schedules as experiment
 
-cfg = mdlm.config_for_profile(mdlm.UNMASKING_SCHEDULE_PROFILES, profile, length=length, alphabet=alphabet,
+out = Outputs(profile)   # where this run's figures, tables and claims go
+cfg = config_for_profile(experiment.UNMASKING_SCHEDULE_PROFILES, profile, length=length, alphabet=alphabet,
                               rounds_fig1=rounds_fig1, rounds_fig2b=rounds_fig2b,
                               codimension_fig2a=codimension_fig2a, seed=seed)
 sns.set_theme(style="whitegrid", context="notebook")
@@ -91,12 +94,12 @@ rng = np.random.default_rng(cfg.seed)
 brute = []
 for alphabet_bf, length_bf in [(2, 4), (3, 3)]:
     pmf = rng.dirichlet(np.full(alphabet_bf ** length_bf, 0.3)).reshape((alphabet_bf,) * length_bf)
-    z_bf = mdlm.information_profile(pmf)
+    z_bf = mdlm.theory.information_profile(pmf)
     for name in NAMES:
         for k in range(1, length_bf + 1):
             dist = mdlm.schedule_distribution(name, length_bf, k)
             brute.append(dict(V=alphabet_bf, L=length_bf, schedule=name, K=k, calculator=mdlm.expected_kl(dist, z_bf),
-                              enumeration=mdlm.expected_sampling_kl_bruteforce(pmf, dist)))
+                              enumeration=mdlm.theory.expected_sampling_kl_bruteforce(pmf, dist)))
 brute = pd.DataFrame(brute)
 brute_err = (brute.calculator - brute.enumeration).abs().max()
 print(f"{len(brute)} (law, schedule, K) cases: max |calculator - enumeration| = {brute_err:.1e}")
@@ -157,14 +160,14 @@ for name in tqdm(NAMES, desc="E[R_m] for every K"):
 rows = []
 for name in ADAPTIVE:
     for k in k_grid:
-        c = mdlm.adaptivity_constants(dists[name, k], overruns[name, k])[is_dtc(name)]
-        c_fixed = (mdlm.adaptivity_constants(mdlm.FixedSchedule(dists[name, k].sizes_at(0.0)))[is_dtc(name)]
+        c = mdlm.schedules.adaptivity_constants(dists[name, k], overruns[name, k])[is_dtc(name)]
+        c_fixed = (mdlm.schedules.adaptivity_constants(mdlm.FixedSchedule(dists[name, k].sizes_at(0.0)))[is_dtc(name)]
                    if name in ("tc", "dtc") else np.nan)
         rows.append(dict(schedule=name, K=k, c=c, c_fixed_phase=c_fixed, bound=(1 + math.log(L)) / (k - 1),
                          valid=not is_dtc(name) or k > 1 + math.log(L)))
 adapt = pd.DataFrame(rows)
 adapt["cK_over_logL"] = adapt.c * adapt.K / math.log(L)
-mdlm.save_table(adapt, "05_adaptivity_constants", profile)
+out.table(adapt, "05_adaptivity_constants")
 valid = adapt[adapt.valid]
 bound_holds = valid.groupby("schedule").apply(lambda g: bool((g.c <= g.bound).all()), include_groups=False)
 max_cK = valid.groupby("schedule").cK_over_logL.max()
@@ -183,7 +186,7 @@ ax.loglog(k_grid, math.log(L) / k_grid, color="grey", lw=1, label=r"$\log L / K$
 ax.set(xlabel="rounds K", ylabel=r"adaptivity constant $c$",
        title=f"Smallest c with E[R_m] ≤ c(L−m) (TC) or c·m (DTC) for all m, L = {L}")
 ax.legend(fontsize=8)
-mdlm.save_figure(fig, "05_adaptivity_constants", profile)
+out.figure(fig, figure_names.ADAPTIVITY_CONSTANTS)
 plt.show()
 
 # %% [markdown]
@@ -194,7 +197,7 @@ plt.show()
 mc_rows = []
 for name in ("tc", "dtc", "tc-product", "dtc-product", "equal-random"):
     dist = mdlm.schedule_distribution(name, L, cfg.rounds_fig2b)
-    mean, stderr = mdlm.monte_carlo_overrun(dist, cfg.mc_draws, np.random.default_rng(cfg.seed + 1))
+    mean, stderr = mdlm.schedules.monte_carlo_overrun(dist, cfg.mc_draws, np.random.default_rng(cfg.seed + 1))
     exact = dist.expected_overrun()
     informative = stderr > 0
     z = np.abs(mean - exact)[informative] / stderr[informative]
@@ -202,7 +205,7 @@ for name in ("tc", "dtc", "tc-product", "dtc-product", "equal-random"):
     mc_rows.append(dict(schedule=name, K=cfg.rounds_fig2b, draws=cfg.mc_draws, max_abs_z=z.max(),
                         mean_abs_z=z.mean(), exact_where_no_spread=exact_where_constant))
 mc_check = pd.DataFrame(mc_rows)
-mdlm.save_table(mc_check, "05_overrun_monte_carlo", profile)
+out.table(mc_check, "05_overrun_monte_carlo")
 mc_check.round(3)
 
 # %% [markdown]
@@ -229,7 +232,7 @@ ax.set(xlabel="iteration k", ylabel=r"mean unmasking size $E[s_k]$",
        title=f"Unmasking sizes, K = {k1}, L = {L} (dots: mean of {cfg.mc_draws} drawn schedules)")
 ax.set_yscale("log")
 ax.legend(fontsize=8)
-mdlm.save_figure(fig, "05_zhao_fig1_unmasking_sizes", profile)
+out.figure(fig, figure_names.UNMASKING_SIZES)
 plt.show()
 
 # %% [markdown]
@@ -249,12 +252,12 @@ plt.show()
 
 # %%
 targets = {f"codimension L - d = {cfg.codimension_fig2a} (TC = {cfg.codimension_fig2a} log q)":
-           mdlm.mds_information_profile(L, L - cfg.codimension_fig2a, q),
+           mdlm.theory.mds_information_profile(L, L - cfg.codimension_fig2a, q),
            f"dimension d = {cfg.codimension_fig2a} (DTC = {cfg.codimension_fig2a} log q)":
-           mdlm.mds_information_profile(L, cfg.codimension_fig2a, q)}
+           mdlm.theory.mds_information_profile(L, cfg.codimension_fig2a, q)}
 fig2a = pd.DataFrame([dict(target=t, schedule=name, K=k, kl=mdlm.expected_kl(dists[name, k], z, overruns[name, k]))
                       for t, z in targets.items() for name in NAMES for k in k_grid])
-mdlm.save_table(fig2a, "05_zhao_fig2a_kl_vs_K", profile)
+out.table(fig2a, "05_zhao_fig2a_kl_vs_K")
 
 
 FIT_K = (10, L // 10)
@@ -285,7 +288,7 @@ for ax, (t, z), adaptive in zip(axes, targets.items(), ("tc", "dtc")):
     ax.set(xlabel="rounds K", ylabel="E[KL] (nats)", title=t, ylim=(1e-3, None))
     ax.legend(fontsize=8)
 fig.suptitle(f"Fig. 2a: E[KL] vs K, MDS code, L = {L}, q = {q} (K where E[KL] = 0 are not drawn)")
-mdlm.save_figure(fig, "05_zhao_fig2a_kl_vs_K", profile)
+out.figure(fig, figure_names.KL_VS_K)
 plt.show()
 slopes_a = pd.DataFrame(slopes_a)
 fit_range = adapt.valid & (adapt.K >= FIT_K[0]) & (adapt.K <= FIT_K[1])
@@ -303,10 +306,10 @@ codims = np.unique(np.geomspace(1, L - 1, cfg.n_codimensions).round().astype(int
 dists2 = {name: mdlm.schedule_distribution(name, L, k2) for name in NAMES}
 overruns2 = {name: d.expected_overrun() for name, d in dists2.items()}
 fig2b = pd.DataFrame([dict(codimension=r, TC=r * math.log(q), schedule=name,
-                           kl=mdlm.expected_kl(dists2[name], mdlm.mds_information_profile(L, L - r, q), overruns2[name]))
+                           kl=mdlm.expected_kl(dists2[name], mdlm.theory.mds_information_profile(L, L - r, q), overruns2[name]))
                       for name in NAMES for r in codims])
-mdlm.save_table(fig2b, "05_zhao_fig2b_kl_vs_TC", profile)
-c_tc_k2 = mdlm.adaptivity_constants(dists2["tc"], overruns2["tc"])[0]
+out.table(fig2b, "05_zhao_fig2b_kl_vs_TC")
+c_tc_k2 = mdlm.schedules.adaptivity_constants(dists2["tc"], overruns2["tc"])[0]
 
 fig, ax = plt.subplots(figsize=(7.5, 4.6))
 slopes_b = []
@@ -322,7 +325,7 @@ ax.loglog(tc_line, c_tc_k2 * tc_line, ":", color=COLORS["tc"], label=f"TC-adapti
 ax.set(xlabel="TC = (L − d) log q (nats)", ylabel="E[KL] (nats)", ylim=(1e-3, None),
        title=f"Fig. 2b: E[KL] vs TC, K = {k2}, L = {L}, q = {q} (zeros not drawn)")
 ax.legend(fontsize=8)
-mdlm.save_figure(fig, "05_zhao_fig2b_kl_vs_TC", profile)
+out.figure(fig, figure_names.KL_VS_TC)
 plt.show()
 slopes_b = pd.DataFrame(slopes_b)
 slopes_b.round(3)
@@ -350,15 +353,15 @@ print("worst case over codimensions of E[KL]/TC:", worst_ratio.round(4).to_dict(
 # calculator.
 
 # %%
-code = mdlm.ReedSolomonCode(cfg.rs_prime, cfg.rs_length, cfg.rs_dimension)
+code = mdlm.theory.ReedSolomonCode(cfg.rs_prime, cfg.rs_length, cfg.rs_dimension)
 rs_rows = []
 for name in NAMES:
     dist = mdlm.schedule_distribution(name, cfg.rs_length, cfg.rs_rounds)
-    est = mdlm.estimate_sampling_kl(code, dist, cfg.rs_samples, seed=cfg.seed + 3)
+    est = mdlm.theory.estimate_sampling_kl(code, dist, cfg.rs_samples, seed=cfg.seed + 3)
     rs_rows.append(dict(schedule=name, support=len(dist.support()), samples_per_schedule=est.n_samples,
                         calculator=est.exact, sampler=est.kl, stderr=est.stderr, z=est.z))
 rs_check = pd.DataFrame(rs_rows)
-mdlm.save_table(rs_check, "05_reed_solomon_end_to_end", profile)
+out.table(rs_check, "05_reed_solomon_end_to_end")
 rs_max_z = rs_check.z.abs().max()
 print(f"RS code over GF({cfg.rs_prime}), L = {cfg.rs_length}, d = {cfg.rs_dimension}, K = {cfg.rs_rounds}: "
       f"max |sampler - calculator| / s.e. = {rs_max_z:.2f}")
@@ -370,7 +373,7 @@ rs_check.round(4)
 # codimension L - d (q fixed). Run headless (reproduce.sh, nbval) it draws the default once.
 
 # %%
-mdlm.interactive.schedule_explorer(length=min(L, 200), rounds=min(L, 40), codimension=5, alphabet=q)
+interactive.schedule_explorer(length=min(L, 200), rounds=min(L, 40), codimension=5, alphabet=q)
 
 # %% [markdown]
 # ## Claims
@@ -394,44 +397,44 @@ low_tc_target = next(z for t, z in targets.items() if t.startswith("codimension"
 at_k2 = {name: mdlm.expected_kl(dists2[name], low_tc_target, overruns2[name]) for name in NAMES}
 near_minus_one = lambda s: -1.35 <= s <= -0.85   # ~ -1 up to the log factor in c ~ log(L/K) / K
 claims = [
-    mdlm.Claim("Sampling error of any schedule is sum_m dZ_m E[R_m] (derived identity)",
+    Claim.derived("Sampling error of any schedule is sum_m dZ_m E[R_m] (derived identity)",
                "(derived here; the paper's text was not available)",
                f"max |calculator - enumeration| = {brute_err:.1e} over {len(brute)} cases; RS sampler vs calculator "
                f"max |z| = {rs_max_z:.2f} ({len(rs_check)} schedule laws, {cfg.rs_samples} samples per schedule)",
-               "reproduced" if brute_err < 1e-9 and rs_max_z < 4 else "not reproduced", "05_adaptivity_constants"),
-    mdlm.Claim("TC-adaptive schedule: E[KL] <= c TC, c ~ log L / K", "O~(TC/K)",
+               "checked" if brute_err < 1e-9 and rs_max_z < 4 else "fails check", "05_adaptivity_constants"),
+    Claim.derived("TC-adaptive schedule: E[KL] <= c TC, c ~ log L / K", "O~(TC/K)",
                f"worst case over all targets c(K) <= (1 + log L)/(K - 1) at every K: {bool(bound_holds['tc'])}; "
                f"c K / log L <= {max_cK['tc']:.2f} (product weights {max_cK['tc-product']:.2f}); slope of c(K) "
                f"{c_slopes['tc']:.2f} (product {c_slopes['tc-product']:.2f}) for {FIT_K[0]} <= K <= {FIT_K[1]}, L = {L}",
-               "reproduced" if bound_holds["tc"] and near_minus_one(c_slopes["tc"]) else "partly",
+               "checked" if bound_holds["tc"] and near_minus_one(c_slopes["tc"]) else "fails check",
                "05_adaptivity_constants"),
-    mdlm.Claim("DTC-adaptive schedule: E[KL] <= c DTC, c ~ log L / K", "O~(DTC/K)",
+    Claim.derived("DTC-adaptive schedule: E[KL] <= c DTC, c ~ log L / K", "O~(DTC/K)",
                f"for K > 1 + log L: c(K) <= (1 + log L)/(K - 1) at every K: {bool(bound_holds['dtc'])}; "
                f"c K / log L <= {max_cK['dtc']:.2f} (product {max_cK['dtc-product']:.2f}); slope "
                f"{c_slopes['dtc']:.2f} (product {c_slopes['dtc-product']:.2f}) for {FIT_K[0]} <= K <= {FIT_K[1]}",
-               "reproduced" if bound_holds["dtc"] and near_minus_one(c_slopes["dtc"]) else "partly",
+               "checked" if bound_holds["dtc"] and near_minus_one(c_slopes["dtc"]) else "fails check",
                "05_adaptivity_constants", "needs K > 1 + log L: with fewer rounds the first round alone exceeds c m at m = 1"),
-    mdlm.Claim(f"Fig. 2a: E[KL] vs K at codimension {codim} (resp. dimension {codim}) decays like TC/K (DTC/K)",
+    Claim.derived(f"Fig. 2a: E[KL] vs K at codimension {codim} (resp. dimension {codim}) decays like TC/K (DTC/K)",
                "slope ~ -1",
                f"slopes for {FIT_K[0]} <= K <= {FIT_K[1]}: product weights {tcp_a.slope:.2f} (TC), {dtcp_a.slope:.2f} "
                f"(DTC); random phase {tc_a.slope:.2f} / {dtc_a.slope:.2f} where E[KL] > 0, exactly 0 from "
                f"K = {tc_a.first_K_with_zero} / {dtc_a.first_K_with_zero}",
-               "reproduced" if near_minus_one(tcp_a.slope) and near_minus_one(dtcp_a.slope) else "partly",
+               "checked" if near_minus_one(tcp_a.slope) and near_minus_one(dtcp_a.slope) else "fails check",
                "05_zhao_fig2a_kl_vs_K",
                "the random-phase schedules end (start) with single-token rounds, so a code whose dependence sits in the "
                "last few reveals is sampled exactly once K is large: faster than 1/K, still within the bound"),
-    mdlm.Claim(f"Fig. 2b: E[KL] grows linearly in TC (K = {k2})", "linear in TC",
+    Claim.derived(f"Fig. 2b: E[KL] grows linearly in TC (K = {k2})", "linear in TC",
                f"log-log slope vs TC: product weights {slope_b.slope_vs_TC['tc-product']:.2f}, random phase "
                f"{slope_b.slope_vs_TC['tc']:.2f} where E[KL] > 0 (0 up to L - d = {slope_b.largest_codim_with_zero_kl['tc']}); "
                f"worst-case E[KL]/TC = {worst_ratio['tc']:.4f} (random phase), {worst_ratio['tc-product']:.4f} (product)",
-               "reproduced" if 0.8 <= slope_b.slope_vs_TC["tc-product"] <= 1.25 else "partly", "05_zhao_fig2b_kl_vs_TC"),
-    mdlm.Claim("Adaptive schedules beat fixed-size ones on low-TC targets", "(Fig. 2)",
+               "checked" if 0.8 <= slope_b.slope_vs_TC["tc-product"] <= 1.25 else "fails check", "05_zhao_fig2b_kl_vs_TC"),
+    Claim.derived("Adaptive schedules beat fixed-size ones on low-TC targets", "(Fig. 2)",
                f"K = {k2}, codim {codim}: TC-adaptive {at_k2['tc']:.3f}, "
                f"product {at_k2['tc-product']:.3f} vs equal {at_k2['equal']:.3f}, cosine {at_k2['cosine']:.3f} nats; "
                f"at K = {k2} <= both baselines at {wins['tc']} (product {wins['tc-product']}) of {int(low_tc.sum())} "
                f"codimensions <= L/10, {wins_all['tc']} ({wins_all['tc-product']}) of {len(pivot)} overall",
-               "reproduced" if wins["tc"] == low_tc.sum() and wins["tc-product"] == low_tc.sum() else "partly",
+               "checked" if wins["tc"] == low_tc.sum() and wins["tc-product"] == low_tc.sum() else "fails check",
                "05_zhao_fig2b_kl_vs_TC",
                "at large TC the equal-size schedule wins: its rounds of L/K tokens cap E[KL] at (L/K - 1) log q whatever TC"),
 ]
-mdlm.save_claims("05_unmasking_schedules", claims, profile)
+out.claims("05_unmasking_schedules", claims)

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from mdlm_core.dependence import (ReedSolomonCode, dual_total_correlation, estimate_sampling_kl,
+from mdlm_core.theory.dependence import (ReedSolomonCode, dual_total_correlation, estimate_sampling_kl,
                                   expected_kl, expected_sampling_kl_bruteforce, information_profile,
                                   mds_information_profile, sampling_kl, total_correlation)
 from mdlm_core.schedules import SCHEDULE_NAMES, FixedSchedule, schedule_distribution

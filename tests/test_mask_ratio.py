@@ -44,9 +44,25 @@ def test_fixed_and_uniform_and_parse():
     assert MaskRatio.parse("uniform") == MaskRatio.uniform()
     assert MaskRatio.parse(0.2) == MaskRatio.fixed(0.2)
     assert MaskRatio.parse([0.45, 0.55]) == MaskRatio.window(0.45, 0.55)
-    assert MaskRatio.parse([0.45, 0.55]).label == "U[0.45, 0.55]"
+    assert MaskRatio.parse([0.45, 0.55]).label == "[0.45,0.55]"
     with pytest.raises(ValueError, match="unknown mask-ratio spec"):
         MaskRatio.parse("gaussian")
+
+
+@pytest.mark.parametrize("ratio", [MaskRatio.uniform(), MaskRatio.window(0.45, 0.55), MaskRatio.window(0, 0.246),
+                                   MaskRatio.fixed(0.25), MaskRatio.fixed(1 / 7)])
+def test_every_label_parses_back_to_its_ratio(ratio):
+    assert MaskRatio.parse(ratio.label) == ratio
+    assert MaskRatio.parse(ratio.label, stratified=True).stratified == (not ratio.is_fixed)
+
+
+def test_one_window_vocabulary_accepts_every_spelling():
+    assert MaskRatio.parse("U[0, 0.42]") == MaskRatio.parse(" [0,0.42] ") == MaskRatio.window(0, 0.42)
+    assert MaskRatio.parse("t=0.25") == MaskRatio.fixed(0.25)
+    assert MaskRatio.parse((np.float32(0.2), torch.tensor(0.4))) == MaskRatio.window(float(np.float32(0.2)), np.float32(0.4))
+    assert MaskRatio.fixed(np.float64(0.3)).low == 0.3 and type(MaskRatio.fixed(torch.tensor(0.3)).low) is float
+    with pytest.raises(ValueError, match="finite number"):
+        MaskRatio.fixed(True)
 
 
 def test_expectation():

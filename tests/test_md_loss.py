@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mdlm_core import (DiffusionTransformer, MaskRatio, ModelConfig, mask_tokens, md_loss, md_loss_terms,
-                       sample_mask, subs_log_probs)
+from mdlm_core import DiffusionTransformer, MaskRatio, ModelConfig, mask_tokens, md_loss, md_loss_terms, sample_mask, subs_log_probs
 
 V, L, MASK = 2, 3, 2
 

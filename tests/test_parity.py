@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from mdlm_core import make_parity_data, parity_labels
+from mdlm_core import make_parity_data
+from mdlm_core.data import parity_labels
 
 
 def test_labels_are_the_xor_of_the_secret_bits():

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from mdlm_core import config_for_profile, resolve_profile
-from mdlm_core.pipeline import discover, input_hash
-from mdlm_core.signal import SIGNAL_CURVE_PROFILES
+from mdlm_core.companion import config_for_profile, resolve_profile
+from mdlm_core.companion.pipeline import Notebook, discover, input_hash
+from mdlm_core.experiments.signal_curve import SIGNAL_CURVE_PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,18 +23,35 @@ def test_overrides_replace_only_given_values():
     assert cfg.k_heatmap == 4 and cfg.mc_samples == SIGNAL_CURVE_PROFILES["smoke"].mc_samples
 
 
-def test_notebooks_are_numbered_and_hash_depends_on_profile():
-    notebooks = discover(ROOT)
-    assert [nb.number for nb in notebooks] == sorted(nb.number for nb in notebooks)
-    assert notebooks[0].number == "01"
-    assert input_hash(notebooks[0], "smoke") != input_hash(notebooks[0], "quick")
-    assert input_hash(notebooks[0], "smoke") == input_hash(notebooks[0], "smoke")
+def test_discover_takes_only_numbered_notebooks_in_number_order(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    for name in ("10_late.py", "02_early.py", "helpers.py", "3_one_digit.py", "04_notes.md"):
+        (tmp_path / "notebooks" / name).write_text("")
+    assert [nb.source.name for nb in discover(tmp_path)] == ["02_early.py", "10_late.py"]
+    (tmp_path / "empty" / "notebooks").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
+        discover(tmp_path / "empty")
+
+
+def test_input_hash_tracks_profile_and_source_and_is_stable_across_processes(tmp_path):
+    source = tmp_path / "01_x.py"
+    source.write_text("a = 1\n")
+    notebook = Notebook("01", source)
+    before = input_hash(notebook, "smoke")
+    assert before != input_hash(notebook, "quick")
+    fresh = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                            "from mdlm_core.companion.pipeline import Notebook, input_hash; "
+                            "print(input_hash(Notebook('01', Path(sys.argv[1])), 'smoke'))", str(source)],
+                           capture_output=True, text=True, check=True)
+    assert fresh.stdout.strip() == before
+    source.write_text("a = 2\n")
+    assert input_hash(notebook, "smoke") != before
 
 
 def test_reproduce_rejects_bad_arguments():
     bad_profile = subprocess.run([str(ROOT / "reproduce.sh"), "--profile", "huge"], capture_output=True, text=True)
     assert bad_profile.returncode != 0 and "unknown profile 'huge'" in bad_profile.stderr
-    bad_only = subprocess.run([sys.executable, "-m", "mdlm_core.pipeline", "--root", str(ROOT), "--only", "99",
+    bad_only = subprocess.run([sys.executable, "-m", "mdlm_core.companion.pipeline", "--root", str(ROOT), "--only", "99",
                                "--profile", "smoke"], capture_output=True, text=True)
     assert bad_only.returncode != 0 and "no such notebook" in bad_only.stderr
 
@@ -56,12 +73,13 @@ profile = "quick"
 import os
 import matplotlib.pyplot as plt
 import pandas as pd
-import mdlm_core as mdlm
+from mdlm_core.companion import Claim, Outputs
+out = Outputs(profile)
 fig, ax = plt.subplots()
 ax.plot([0, 1], [0, 1])
-mdlm.save_figure(fig, "{name}", profile)
-mdlm.save_table(pd.DataFrame({{"x": [1, 2]}}), "{name}", profile)
-mdlm.save_claims("{name}", [mdlm.Claim("c", "1", "1", "reproduced", "{name}")], profile)
+out.figure(fig, "{name}")
+out.table(pd.DataFrame({{"x": [1, 2]}}), "{name}")
+out.claims("{name}", [Claim.derived("c", "1", "1", "checked", "{name}")])
 '''
 
 SLOW = FAST + '''
@@ -83,7 +101,7 @@ def _pipeline(root, **env):
     import os
 
     full_env = {**os.environ, "MDLM_FIGURES_DIR": str(root / "figures"), **env}
-    return subprocess.Popen([sys.executable, "-m", "mdlm_core.pipeline", "--root", str(root), "--profile", "smoke"],
+    return subprocess.Popen([sys.executable, "-m", "mdlm_core.companion.pipeline", "--root", str(root), "--profile", "smoke"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
                             start_new_session=True)
 

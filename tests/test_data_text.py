@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mdlm_core.text_data import (DATA_ENV, WIKITEXT2_FILES, MissingDataError, decode_stream, encode_stream,
+from mdlm_core.data.text import (DATA_ENV, WIKITEXT2_FILES, MissingDataError, decode_stream, encode_stream,
                                  find_wikitext2, load_or_train_tokenizer, load_wikitext2, pack_sequences,
                                  take_lines, train_bpe_tokenizer)
 

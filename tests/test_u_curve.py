@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 import torch
 
-import mdlm_core.lm as lm
-from mdlm_core.lm import (CENTER, LM_PROFILES, UNIFORM, LMConfig, LMData, build_lm_model, elbo_eval, lm_windows,
-                          paired_difference, pooled_seed_sd, prepare_lm_data, stratified_mask_ratios,
-                          train_lm_run, training_mask_ratio, window_gap)
+import mdlm_core.experiments.u_curve as lm
+from mdlm_core.evaluation import elbo_eval, paired_difference, stratified_mask_ratios
+from mdlm_core.experiments.u_curve import (BINS, CENTER, LM_PROFILES, UNIFORM, WINDOWS, LMConfig, LMData, build_lm_model,
+                                          evaluation_se, pooled_seed_sd, prepare_lm_data, seed_differences, train_lm_run)
 from mdlm_core.mask_ratio import MIN_MASK_RATIO
-from mdlm_core.text_data import WIKITEXT2_FILES, pack_sequences
-from mdlm_core.train import CHECKPOINT, FINAL
+from mdlm_core.data.text import WIKITEXT2_FILES, pack_sequences
+from mdlm_core.training import CHECKPOINT, FINAL, config_hash
 
 VOCAB = 50
 CFG = LMConfig(vocab_size=VOCAB, seq_len=16, n_layer=1, n_head=2, n_embd=16, batch_size=4, steps=9, lr=3e-3,
@@ -30,19 +30,21 @@ def synthetic_data(seed=0) -> LMData:
 
 
 def test_the_twelve_training_windows():
-    windows = lm_windows()
-    assert len(windows) == 12 and windows[UNIFORM] == (0.0, 1.0) and windows[CENTER] == (0.45, 0.55)
-    assert [windows[f"[{i / 10:g},{(i + 1) / 10:g}]"] for i in range(10)][4] == (0.4, 0.5)
-    assert training_mask_ratio("[0,0.1]").support == (MIN_MASK_RATIO, 0.1)
-    with pytest.raises(ValueError, match="unknown training window"):
-        training_mask_ratio("[0.4,0.6]")
+    ratios = {label: CFG.mask_ratio(label) for label in WINDOWS}
+    assert len(ratios) == 12 and (ratios[UNIFORM].low, ratios[UNIFORM].high) == (0.0, 1.0)
+    assert (ratios[CENTER].low, ratios[CENTER].high) == (0.45, 0.55) and ratios[CENTER].stratified
+    assert (ratios[BINS[4]].low, ratios[BINS[4]].high) == (0.4, 0.5)
+    assert ratios["[0,0.1]"].support == (MIN_MASK_RATIO, 0.1)
+    assert not replace(CFG, stratified=False).mask_ratio(CENTER).stratified
+    with pytest.raises(ValueError, match="unknown mask-ratio spec"):
+        LMConfig(windows=("[0.4,0.6", ))
     with pytest.raises(ValueError, match="multiple of t_bins"):
         LMConfig(test_draws=15, t_bins=10)
 
 
 def test_jobs_cover_every_window_then_the_extra_seeds():
     jobs = LM_PROFILES["quick"].jobs
-    assert jobs[:12] == [(w, 0) for w in lm_windows()]
+    assert jobs[:12] == [(w, 0) for w in WINDOWS]
     assert len(jobs) == len(set(jobs)) == 12 + 2
 
 
@@ -68,8 +70,8 @@ def test_elbo_of_a_uniform_predictor_is_log_vocab_and_bins_average_to_it():
     data = synthetic_data()
     model = build_lm_model(CFG, VOCAB, seed=0, device=torch.device("cpu"))
     torch.nn.init.zeros_(model.head.weight)
-    full = replace(data.test, tokens=data.test.tokens)  # all rows full: bins weigh equally
-    result = elbo_eval(model, full, 20, seed=0, t_bins=10, batch_size=4)
+    assert bool(data.test.valid.all())  # every row full, so the bins weigh equally
+    result = elbo_eval(model, data.test, 20, seed=0, t_bins=10, batch_size=4)
     assert abs(result.loss - math.log(VOCAB)) < 4 * result.stderr + 1e-3
     assert result.per_bin.loss.mean() == pytest.approx(result.loss, rel=1e-9)
     assert result.perplexity == pytest.approx(math.exp(result.loss))
@@ -113,12 +115,16 @@ def test_lm_resume_after_kill_gives_identical_metrics_and_test_loss(tmp_path, mo
     np.testing.assert_array_equal(resumed.test.per_sequence, reference.test.per_sequence)
 
     cached = train_lm_run(CFG, data, "[0.4,0.5]", seed=3, root=tmp_path / "b", progress=False)
-    assert cached.train_seconds > 0 and cached.test.loss == reference.test.loss
+    # a cached run trains nothing: same weights, same evaluation, and the wall time of the session that finished it
+    assert cached.seconds == pytest.approx(resumed.seconds, rel=1e-6)
+    assert cached.test.loss == reference.test.loss
+    for p, q in zip(cached.model.parameters(), reference.model.parameters()):
+        assert torch.equal(p, q)
 
 
 def test_runs_are_keyed_by_window_seed_and_data():
     data = synthetic_data()
-    key = lambda **kw: lm.config_hash(lm.run_config(CFG, kw.get("data", data), kw.get("w", UNIFORM), kw.get("s", 0)))
+    key = lambda **kw: config_hash(lm.run_config(CFG, kw.get("data", data), kw.get("w", UNIFORM), kw.get("s", 0)))
     other_data = replace(data, sha256={"train": "y"})
     assert len({key(), key(w=CENTER), key(s=1), key(data=other_data)}) == 4
 
@@ -127,8 +133,10 @@ def test_seed_statistics():
     runs = pd.DataFrame({"window": ["a", "a", "b", "b", "c"], "seed": [0, 1, 0, 1, 0],
                          "test_loss": [1.0, 3.0, 2.0, 2.0, 5.0]})
     assert pooled_seed_sd(runs) == pytest.approx(1.0)   # ((1 + 1) + 0) / 2 dof
-    gap, se = window_gap(runs, "c", "a")
-    assert gap == pytest.approx(3.0) and se == pytest.approx(math.sqrt(1 + 1 / 2))
+    assert seed_differences(runs, "c", "a").to_dict() == {0: 4.0}        # paired: only seed 0 has both
+    assert seed_differences(runs, "b", "a").to_dict() == {0: 1.0, 1: -1.0}
+    per_seq = {("a", 0): np.array([1.0, 2.0, 3.0]), ("b", 0): np.array([1.0, 1.0, 1.0])}
+    assert evaluation_se(per_seq, "a", "b", [0]) == pytest.approx(np.std([0, 1, 2], ddof=1) / math.sqrt(3))
     mean, se = paired_difference(np.array([1.0, 2.0, 3.0]), np.array([0.5, 1.5, 2.5]))
     assert mean == pytest.approx(0.5) and se == 0.0
 
@@ -144,6 +152,6 @@ def test_prepare_lm_data_from_a_named_folder(tmp_path, monkeypatch):
     data = prepare_lm_data(cfg, tmp_path / "data")
     assert data.train.shape[1] == 8 and data.vocab_size <= 300
     assert set(data.sha256) == {"train", "valid", "test"} and data.source.endswith("wikitext-2")
-    from mdlm_core.text_data import decode_stream
+    from mdlm_core.data.text import decode_stream
     assert decode_stream(data.tokenizer, data.test.unpack()) == text
     assert len(list((tmp_path / "cache" / "tokenizers").glob("bpe-300-*.json"))) == 1

@@ -1,6 +1,6 @@
 """Run the numbered notebooks: jupytext source -> papermill execution under one profile.
 
-``reproduce.sh`` is a thin wrapper around ``python -m mdlm_core.pipeline``. For every
+``reproduce.sh`` is a thin wrapper around ``python -m mdlm_core.companion.pipeline``. For every
 ``notebooks/NN_name.py`` (in order) it
 
 1. converts the source to ``build/notebooks/NN_name.ipynb`` with jupytext,
@@ -9,7 +9,7 @@
 3. records a stamp with the hash of its inputs (the notebook source, the ``mdlm_core`` sources and the
    profile); a later call skips a notebook whose stamp matches, unless ``--force``.
 
-The notebooks themselves write figures and result tables atomically (``mdlm_core.outputs``), and
+The notebooks themselves write figures and result tables atomically (``mdlm_core.companion.outputs``), and
 training runs are cached by configuration hash, so a killed run redoes only the unfinished work.
 """
 

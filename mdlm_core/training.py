@@ -19,13 +19,13 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .outputs import atomic_path, write_text
+from .companion.outputs import atomic_path, cache_dir, write_text
 
 StepFn = Callable[[torch.nn.Module, int, torch.Generator], "tuple[torch.Tensor, Mapping[str, float]]"]
 EvalFn = Callable[[torch.nn.Module, int], Mapping[str, float]]
@@ -54,12 +54,22 @@ class TrainConfig:
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule={self.schedule!r}: use 'cosine' or 'constant'")
 
-    @classmethod
-    def from_experiment(cls, cfg: Any, **overrides: Any) -> "TrainConfig":
-        """The loop settings every experiment config carries (steps, lr, warmup_steps, weight_decay,
-        eval_every), read from ``cfg``, plus ``overrides``."""
-        shared = {name: getattr(cfg, name) for name in ("steps", "lr", "warmup_steps", "weight_decay", "eval_every")}
-        return cls(**(shared | overrides))
+
+
+C = TypeVar("C")
+
+
+def derive_config(target: type[C], source: Any, **overrides: Any) -> C:
+    """A ``target`` dataclass built from the same-named fields of the ``source`` dataclass, then ``overrides``.
+
+    Experiment configs are flat (papermill overrides one field at a time) and name their model and loop
+    settings exactly as ``ModelConfig`` and ``TrainConfig`` do, so one rule derives both:
+    ``derive_config(TrainConfig, cfg, seed=1)``. A field the source lacks keeps the target's default.
+    """
+    if not (dataclasses.is_dataclass(target) and dataclasses.is_dataclass(source)):
+        raise TypeError(f"derive_config needs two dataclasses, got {target!r} and {type(source).__name__}")
+    names = {f.name for f in dataclasses.fields(target) if f.init} & {f.name for f in dataclasses.fields(source)}
+    return target(**({name: getattr(source, name) for name in names} | overrides))
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -133,9 +143,11 @@ class TrainResult:
     metrics: pd.DataFrame   # one row per evaluation: step, lr, train_* means since the last row, eval metrics
     run_dir: Path | None
     cached: bool            # True when the run was already finished and nothing was trained
+    seconds: float = float("nan")   # wall time of the session that finished training (a cached run: as recorded)
 
 
 CHECKPOINT = "checkpoint.pt"
+TIMING = "timing.json"
 FINAL = "final.pt"
 METRICS = "metrics.csv"
 
@@ -199,7 +211,9 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
         model.load_state_dict(final["model"])
         if verbose:
             print(f"[train] {desc}: finished run found in cache ({run_dir.name}), not retrained", flush=True)
-        return TrainResult(pd.DataFrame(final["rows"]), run_dir, cached=True)
+        timing = run_dir / TIMING
+        seconds = json.loads(timing.read_text())["seconds_this_session"] if timing.exists() else float("nan")
+        return TrainResult(pd.DataFrame(final["rows"]), run_dir, cached=True, seconds=seconds)
 
     net = _wrap_ddp(model) if world > 1 else model
     optimizer = make_optimizer(model, cfg)
@@ -266,7 +280,7 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
     seconds = time.perf_counter() - t0
     if run_dir is not None and rank == 0:
         _save(run_dir / FINAL, {"model": model.state_dict(), "rows": rows})
-        write_text(run_dir / "timing.json", json.dumps({"seconds_this_session": seconds,
+        write_text(run_dir / TIMING, json.dumps({"seconds_this_session": seconds,
                                                         "resumed_from_step": start}) + "\n")
         (run_dir / CHECKPOINT).unlink(missing_ok=True)
     if world > 1:
@@ -276,4 +290,35 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
     if verbose:
         print(f"[train] {desc}: {cfg.steps - start} steps in {seconds:.1f} s", flush=True)
     model.eval()
-    return TrainResult(pd.DataFrame(rows), run_dir, cached=False)
+    return TrainResult(pd.DataFrame(rows), run_dir, cached=False, seconds=seconds)
+
+
+# -- the run cache, shared by every experiment ------------------------------------------------------------
+def train_cached(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, name: str, key: Any,
+                 eval_fn: EvalFn | None = None, root: str | Path | None = None, progress: bool = True) -> TrainResult:
+    """``train`` in the run cache: ``<root or $MDLM_CACHE_DIR/runs>/<name>-<hash(key)>``. ``key`` must hold
+    everything the result depends on (configs, data fingerprints); a finished run is loaded, not retrained,
+    and an unfinished one resumes from its last checkpoint."""
+    run_dir = run_dir_for(Path(root) if root is not None else cache_dir("runs"), name, key)
+    return train(model, step_fn, cfg, eval_fn=eval_fn, run_dir=run_dir, desc=name, progress=progress)
+
+
+def cached_evaluation(run_dir: Path, name: str, config: Any, compute: Callable[[], Any]) -> Any:
+    """A JSON-able evaluation of a finished run, computed once and stored beside it as
+    ``eval-<name>-<hash(config)>.json`` (the one naming of cached evaluation files)."""
+    path = Path(run_dir) / f"eval-{name}-{config_hash(config)}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    value = compute()
+    write_text(path, json.dumps(value) + "\n")
+    return value
+
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+def run_grid(jobs: Iterable[J], run_one: Callable[[J], R], *, desc: str = "runs", progress: bool = True) -> list[R]:
+    """``run_one`` over a grid of jobs in order, with one progress bar; each job is cached by ``run_one``."""
+    jobs = list(jobs)
+    return [run_one(job) for job in tqdm(jobs, desc=desc, disable=not progress)]

@@ -23,9 +23,8 @@ The id of ``<pad>`` serves as EOS: the pretraining text never contains it, so it
 
 from __future__ import annotations
 
-import json
 import math
-import time
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -35,20 +34,20 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .lm import LM_PROFILES, UNIFORM, LMData, prepare_lm_data, train_lm_model
-from .mask_ratio import MaskRatio
-from .model import DiffusionTransformer
-from .outputs import Claim, cache_dir, write_text
-from .samplers import generate
-from .schedules import size_schedule
-from .sft import pack_sft_examples, sft_loss, strip_after_eos
-from .sft_tasks import SST2_LABELS, SFTExample, exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic
-from .text_data import PAD_TOKEN, decode_stream
-from .train import TrainConfig, config_hash, resolve_device, run_dir_for, train
+from .u_curve import LM_PROFILES, UNIFORM, LMConfig, LMData, prepare_lm_data, train_lm_model
+from ..mask_ratio import MaskRatio
+from ..model import DiffusionTransformer
+from ..samplers import generate
+from ..schedules import size_schedule
+from ..sft import pack_sft_examples, sft_loss, strip_after_eos
+from ..data.tasks import SST2_LABELS, SFTExample, exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic
+from ..data.text import PAD_TOKEN, decode_stream
+from ..companion import figure_names
+from ..companion.verdicts import Claim, paired_difference_test, rank_agreement_test
+from ..training import TrainConfig, cached_evaluation, derive_config, resolve_device, run_grid, train_cached
 
 # The paper's SFT windows (Tables 2 and 3), in the order it lists them.
-SFT_WINDOWS = {"[0,1]": (0.0, 1.0), "[0.45,0.55]": (0.45, 0.55), "[0.2,1]": (0.2, 1.0), "[0.3,1]": (0.3, 1.0),
-               "[0.5,1]": (0.5, 1.0)}
+SFT_WINDOWS = ("[0,1]", "[0.45,0.55]", "[0.2,1]", "[0.3,1]", "[0.5,1]")   # MaskRatio labels
 STANDARD, MID, HIGH_NOISE = "[0,1]", "[0.45,0.55]", "[0.5,1]"
 TASKS = ("sst2", "arithmetic", "gsm8k")
 DISCRIMINATIVE = {"sst2"}
@@ -56,12 +55,6 @@ DISCRIMINATIVE = {"sst2"}
 # The paper's numbers (LLaDA-8B SFT): discriminative (Table 2) and GSM8K (Table 3).
 PAPER_DISCRIMINATIVE = {"MMLU": {STANDARD: 0.659, MID: 0.669}, "GPQA": {STANDARD: 0.344, MID: 0.402}}
 PAPER_GSM8K = {HIGH_NOISE: 0.785, "[0.3,1]": 0.774, STANDARD: 0.768, "[0.2,1]": 0.762, MID: 0.738}
-
-
-def sft_mask_ratio(label: str) -> MaskRatio:
-    if label not in SFT_WINDOWS:
-        raise ValueError(f"unknown SFT window {label!r}; choose from {', '.join(SFT_WINDOWS)}")
-    return MaskRatio.window(*SFT_WINDOWS[label])
 
 
 @dataclass(frozen=True)
@@ -106,28 +99,32 @@ class SFTConfig:
     eval_batch_size: int = 128
     data_seed: int = 0
     # the experiment
-    windows: tuple[str, ...] = tuple(SFT_WINDOWS)
+    windows: tuple[str, ...] = SFT_WINDOWS      # MaskRatio labels
+    stratified: bool = False                    # i.i.d. t per sequence, as LLaDA's SFT draws it
     seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "auto"
+    pretrain: LMConfig | None = field(default=None, compare=False, repr=False)  # resolved from pretrain_profile
 
     def __post_init__(self) -> None:
         if self.pretrain_profile not in LM_PROFILES:
             raise ValueError(f"pretrain_profile={self.pretrain_profile!r}: choose one of {list(LM_PROFILES)}")
+        # the pretraining LM config, resolved once (dataclasses.replace re-resolves it from the new profile)
+        object.__setattr__(self, "pretrain", LM_PROFILES[self.pretrain_profile])
         for task in self.tasks:
             if task not in TASKS:
                 raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
         for label in self.windows:
-            sft_mask_ratio(label)
+            MaskRatio.parse(label)
         if not self.seeds or not self.windows or not self.tasks:
             raise ValueError("name at least one task, window and seed")
-        block = self.lm_config().seq_len
+        block = self.pretrain.seq_len
         for task in self.tasks:
             if self.sequence_length(task) > block:
                 raise ValueError(f"{task}: prompt + answer = {self.sequence_length(task)} tokens exceed the base "
                                  f"model's block size {block}; shorten {task}_prompt_tokens / _answer_tokens")
 
-    def lm_config(self):
-        return LM_PROFILES[self.pretrain_profile]
+    def mask_ratio(self, label: str) -> MaskRatio:
+        return MaskRatio.parse(label, stratified=self.stratified)
 
     def answer_tokens(self, task: str) -> int:
         return getattr(self, f"{task}_answer_tokens")
@@ -139,7 +136,7 @@ class SFTConfig:
         return self.prompt_tokens(task) + self.answer_tokens(task)
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig.from_experiment(self, seed=seed)
+        return derive_config(TrainConfig, self, seed=seed)
 
 
 SFT_PROFILES = {
@@ -255,7 +252,7 @@ class SFTData:
 
 
 def prepare_sft_data(cfg: SFTConfig, data_dir: str | Path | None = None) -> SFTData:
-    lm = prepare_lm_data(cfg.lm_config(), data_dir)
+    lm = prepare_lm_data(cfg.pretrain, data_dir)
     return SFTData(lm, {task: tokenize_task(cfg, task, lm.tokenizer) for task in cfg.tasks})
 
 
@@ -336,17 +333,16 @@ def base_model(cfg: SFTConfig, data: SFTData, progress: bool = True) -> tuple[di
     or a seeded random initialisation when ``cfg.pretrained`` is False."""
     if not cfg.pretrained:
         torch.manual_seed(cfg.pretrain_seed)
-        model = DiffusionTransformer(cfg.lm_config().model_config(data.lm.vocab_size))
+        model = DiffusionTransformer(cfg.pretrain.model_config(data.lm.vocab_size))
         return model.state_dict(), f"random-init-s{cfg.pretrain_seed}"
-    model, result, _ = train_lm_model(cfg.lm_config(), data.lm, cfg.pretrain_window, cfg.pretrain_seed,
-                                      progress=progress)
+    model, result = train_lm_model(cfg.pretrain, data.lm, cfg.pretrain_window, cfg.pretrain_seed, progress=progress)
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, result.run_dir.name
 
 
 def run_key(cfg: SFTConfig, data: SFTData, label: str, seed: int, base_name: str) -> dict:
     """What one SFT run depends on (its cache key): everything but the other windows and seeds."""
-    fields = {k: v for k, v in vars(cfg).items() if k not in ("windows", "seeds", "device")}
-    return {"cfg": fields, "window": SFT_WINDOWS[label], "seed": seed, "base": base_name,
+    fields = {k: v for k, v in vars(cfg).items() if k not in ("windows", "seeds", "device", "pretrain")}
+    return {"cfg": fields, "mask_ratio": cfg.mask_ratio(label), "seed": seed, "base": base_name,
             "data": data.fingerprint}
 
 
@@ -357,7 +353,8 @@ class SFTRun:
     metrics: pd.DataFrame        # training curves: step, train_loss, train_loss_<task>, <task>_acc
     scores: dict                 # task -> score_task(...) on the full eval set
     run_dir: Path
-    seconds: float
+    seconds: float               # wall clock of the session that finished training
+    base: str                    # the base model it was fine-tuned from
 
 
 def train_sft_run(cfg: SFTConfig, data: SFTData, label: str, seed: int, base: tuple[dict, str],
@@ -365,8 +362,7 @@ def train_sft_run(cfg: SFTConfig, data: SFTData, label: str, seed: int, base: tu
     """Fine-tune the base model on ``label``'s window with ``seed`` (cached, resumable), then score every task."""
     device = resolve_device(cfg.device)
     state, base_name = base
-    run_dir = run_dir_for(cache_dir("runs"), f"sft-{label}-s{seed}", run_key(cfg, data, label, seed, base_name))
-    model = DiffusionTransformer(cfg.lm_config().model_config(data.lm.vocab_size)).to(device)
+    model = DiffusionTransformer(cfg.pretrain.model_config(data.lm.vocab_size)).to(device)
     model.load_state_dict(state)
     tokenizer, eos = data.lm.tokenizer, data.eos_id
 
@@ -374,43 +370,43 @@ def train_sft_run(cfg: SFTConfig, data: SFTData, label: str, seed: int, base: tu
         return {f"{name}_acc": score_task(m, task, cfg, tokenizer, eos, limit=cfg.curve_eval)["accuracy"]
                 for name, task in data.tasks.items()}
 
-    t0 = time.perf_counter()
-    result = train(model, make_sft_step(data, cfg, sft_mask_ratio(label), device), cfg.train_config(seed),
-                   eval_fn=eval_fn, run_dir=run_dir, desc=f"SFT {label} s{seed}", progress=progress)
-    seconds = time.perf_counter() - t0
-    score_path = run_dir / "scores.json"
-    if score_path.exists():
-        scores = json.loads(score_path.read_text())
-    else:
-        model.eval()
-        scores = {name: score_task(model, task, cfg, tokenizer, eos) for name, task in data.tasks.items()}
-        write_text(score_path, json.dumps(scores) + "\n")
-    return SFTRun(label, seed, result.metrics, scores, run_dir, seconds)
+    result = train_cached(model, make_sft_step(data, cfg, cfg.mask_ratio(label), device), cfg.train_config(seed),
+                          name=f"sft-{label}-s{seed}", key=run_key(cfg, data, label, seed, base_name), eval_fn=eval_fn,
+                          progress=progress)
+    model.eval()
+    scores = cached_evaluation(result.run_dir, "scores", {"tasks": list(data.tasks)},
+                               lambda: {name: score_task(model, task, cfg, tokenizer, eos)
+                                        for name, task in data.tasks.items()})
+    return SFTRun(label, seed, result.metrics, scores, result.run_dir, result.seconds, base_name)
 
 
 @dataclass
 class SFTResults:
-    runs: pd.DataFrame       # one row per (window, seed, task): accuracy, n
+    runs: pd.DataFrame       # one row per (window, seed, task): accuracy, n, base model
     metrics: pd.DataFrame    # training curves of every run
     correct: dict            # (window, seed, task) -> per-example 0/1 (same eval examples for every run)
     examples: pd.DataFrame   # a few generated / chosen answers per run and task
+    timing: pd.DataFrame     # window, seed, train_seconds (wall clock: kept out of the result tables)
 
 
 def run_sft_windows(cfg: SFTConfig, data: SFTData, progress: bool = True) -> SFTResults:
     """Every (window, seed) SFT run of the config, seeds outermost so the first pass covers every window."""
     base = base_model(cfg, data, progress=progress)
-    rows, curves, correct, examples = [], [], {}, []
     jobs = [(label, seed) for seed in cfg.seeds for label in cfg.windows]
-    for label, seed in tqdm(jobs, desc="SFT runs", disable=not progress):
-        run = train_sft_run(cfg, data, label, seed, base, progress=progress)
+    runs = run_grid(jobs, lambda job: train_sft_run(cfg, data, *job, base, progress=progress), desc="SFT runs",
+                    progress=progress)
+    rows, correct, examples = [], {}, []
+    for run in runs:
+        ratio = MaskRatio.parse(run.window)
         for task, score in run.scores.items():
-            rows.append({"window": label, "low": SFT_WINDOWS[label][0], "high": SFT_WINDOWS[label][1],
-                         "seed": seed, "task": task, "discriminative": task in DISCRIMINATIVE,
-                         "accuracy": score["accuracy"], "n": score["n"], "train_seconds": run.seconds})
-            correct[(label, seed, task)] = np.asarray(score["correct"])
-            examples += [{"window": label, "seed": seed, "task": task, **ex} for ex in score["examples"]]
-        curves.append(run.metrics.assign(window=label, seed=seed))
-    return SFTResults(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), correct, pd.DataFrame(examples))
+            rows.append({"window": run.window, "low": ratio.low, "high": ratio.high, "seed": run.seed, "task": task,
+                         "discriminative": task in DISCRIMINATIVE, "accuracy": score["accuracy"], "n": score["n"],
+                         "base_model": run.base})
+            correct[(run.window, run.seed, task)] = np.asarray(score["correct"])
+            examples += [{"window": run.window, "seed": run.seed, "task": task, **ex} for ex in score["examples"]]
+    return SFTResults(pd.DataFrame(rows), pd.concat([r.metrics.assign(window=r.window, seed=r.seed) for r in runs],
+                                                    ignore_index=True), correct, pd.DataFrame(examples),
+                      pd.DataFrame([{"window": r.window, "seed": r.seed, "train_seconds": r.seconds} for r in runs]))
 
 
 # -- summaries and claims ---------------------------------------------------------------------------------
@@ -425,34 +421,21 @@ def summarize_sft(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def window_difference(runs: pd.DataFrame, task: str, a: str, b: str,
-                      correct: dict | None = None) -> tuple[float, float, int]:
-    """Accuracy of window a minus window b on ``task``, paired by seed: (mean, s.e., number of seeds).
+                      correct: dict | None = None) -> tuple[np.ndarray, float]:
+    """Accuracy of window a minus window b on ``task``, paired by seed: (per-seed differences, evaluation s.e.).
 
-    The s.e. is the larger of two: the seed s.d. of the paired differences / sqrt(seeds) (the SFT
-    randomness) and, given the per-example 0/1 scores ``correct`` ((window, seed, task) -> array), the
-    s.e. over eval examples of the seed-averaged per-example difference (the finite test set: with one
-    base model the seeds can agree closely while a few hundred examples still leave a wide margin).
+    The evaluation s.e. is that of the seed-averaged per-example difference over the eval examples (the finite
+    test set), from the per-example 0/1 scores ``correct`` ((window, seed, task) -> array); 0 without them.
+    ``verdicts.paired_difference_test`` pools it with the seed s.e.
     """
     t = runs[runs.task == task].pivot_table(index="seed", columns="window", values="accuracy")
     diff = (t[a] - t[b]).dropna()
-    se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else float("nan")
-    if correct is not None:
+    eval_se = 0.0
+    if correct is not None and len(diff):
         per_example = np.mean([np.asarray(correct[(a, s, task)], float) - np.asarray(correct[(b, s, task)], float)
                                for s in diff.index], axis=0)
-        example_se = float(per_example.std(ddof=1) / math.sqrt(len(per_example)))
-        se = example_se if not np.isfinite(se) else max(se, example_se)
-    return float(diff.mean()), se, len(diff)
-
-
-def _direction_verdict(diff: float, se: float) -> str:
-    """reproduced: the paper's sign, > 2 s.e.; partly: the paper's sign within noise; else not reproduced."""
-    if diff > 0 and np.isfinite(se) and diff > 2 * se:
-        return "reproduced"
-    return "partly" if diff > 0 else "not reproduced"
-
-
-def _fmt_diff(diff: float, se: float, n: int) -> str:
-    return f"{diff:+.3f} ± {se:.3f} (paired over {n} seeds)"
+        eval_se = float(per_example.std(ddof=1) / math.sqrt(len(per_example)))
+    return diff.to_numpy(), eval_se
 
 
 def ranking(values: dict[str, float]) -> str:
@@ -464,58 +447,56 @@ def ranking(values: dict[str, float]) -> str:
     return out
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    ra, rb = pd.Series(a).rank().to_numpy(), pd.Series(b).rank().to_numpy()
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def sft_claims(runs: pd.DataFrame, cfg: SFTConfig, correct: dict | None = None) -> list[Claim]:
-    """Notebook 04's claims table against the paper's Tables 2 and 3 (``correct``: see window_difference)."""
+    """Notebook 04's claims table against the paper's Tables 2 and 3, by the rules of ``companion.verdicts``."""
     summary = summarize_sft(runs)
     claims = []
     disc = [t for t in cfg.tasks if t in DISCRIMINATIVE]
     gen = [t for t in cfg.tasks if t not in DISCRIMINATIVE]
     acc = lambda task, w: summary[(summary.task == task) & (summary.window == w)].accuracy.iloc[0]  # noqa: E731
-    setting = (f"{'pretrained ' + cfg.pretrain_profile if cfg.pretrained else 'randomly initialised'} base model, "
-               f"{cfg.steps} SFT steps, seeds {list(cfg.seeds)}; s.e.: the larger of seed and test-example s.e.")
-    compare = lambda task, a, b: window_difference(runs, task, a, b, correct)  # noqa: E731
+    base = runs.base_model.iloc[0] if "base_model" in runs else "?"
+    setting = f"base model {base}, {cfg.steps} SFT steps, seeds {list(cfg.seeds)}"
+
+    def test(task, a, b):
+        diffs, eval_se = window_difference(runs, task, a, b, correct)
+        return paired_difference_test(diffs, eval_se=eval_se)
+
     # the paper's pairwise claim per task kind: (window that should win, what is scored, the paper's numbers)
     pairwise = {True: (MID, "accuracy", "MMLU 0.669 vs 0.659; GPQA 0.402 vs 0.344 (LLaDA-8B)"),
                 False: (HIGH_NOISE, "exact match", "GSM8K 0.785 vs 0.768 (LLaDA-8B)")}
     for task in [*disc, *gen]:
         winner, metric, paper = pairwise[task in DISCRIMINATIVE]
         kind = "Discriminative" if task in DISCRIMINATIVE else "Generative"
-        if {STANDARD, winner} <= set(cfg.windows):
-            diff, se, n = compare(task, winner, STANDARD)
+        present = set(runs.window[runs.task == task])
+        if {STANDARD, winner} <= present:
+            result = test(task, winner, STANDARD)
             label = "the mid window" if winner == MID else "the high-noise window"
-            claims.append(Claim(
-                f"{kind} ({task}): {label} {winner} beats standard SFT {STANDARD}", paper,
-                f"{metric} {acc(task, winner):.3f} vs {acc(task, STANDARD):.3f}; difference {_fmt_diff(diff, se, n)}",
-                _direction_verdict(diff, se), "04_huang_tables2_3_sft_windows", setting))
+            claims.append(Claim.experiment(
+                f"{kind} ({task}): {label} {winner} beats standard SFT {STANDARD}", paper, result,
+                figure_names.SFT_WINDOWS, setting,
+                ours=f"{metric} {acc(task, winner):.3f} vs {acc(task, STANDARD):.3f}; difference {result.summary}"))
         if task in DISCRIMINATIVE:
             continue
-        common = [w for w in PAPER_GSM8K if w in cfg.windows]
+        common = [w for w in PAPER_GSM8K if w in present]
         if len(common) >= 3:
             ours = [acc(task, w) for w in common]
-            rho = spearman(ours, [PAPER_GSM8K[w] for w in common])
-            claims.append(Claim(
+            result = rank_agreement_test(ours, [PAPER_GSM8K[w] for w in common], len(cfg.seeds))
+            claims.append(Claim.experiment(
                 f"Generative ({task}): the window ranking matches GSM8K's",
-                "[0.5,1] > [0.3,1] > [0,1] > [0.2,1] > [0.45,0.55] (0.785 ... 0.738)",
-                f"ours: {ranking(dict(zip(common, ours)))}; Spearman rho = {rho:+.2f} over {len(common)} windows",
-                "reproduced" if rho >= 0.7 else "partly" if rho > 0 else "not reproduced",  # NaN (all tied): not
-                "04_huang_tables2_3_sft_windows", "rho >= 0.7: reproduced; 0 < rho < 0.7: partly"))
-    if disc and gen and {MID, HIGH_NOISE} <= set(cfg.windows):
-        # a crossover is a flip of the ranking of the two windows between the task kinds
+                "[0.5,1] > [0.3,1] > [0,1] > [0.2,1] > [0.45,0.55] (0.785 ... 0.738)", result,
+                figure_names.SFT_WINDOWS, setting, ours=f"ours: {ranking(dict(zip(common, ours)))}; {result.summary}"))
+    if disc and gen and all({MID, HIGH_NOISE} <= set(runs.window[runs.task == t]) for t in (disc[0], gen[0])):
+        # a crossover: MID above HIGH_NOISE on the discriminative task, and below it on the generative one,
+        # each by > 2 s.e.; the weaker of the two tests decides
         d_task, g_task = disc[0], gen[0]
-        d_diff, d_se, _ = compare(d_task, MID, HIGH_NOISE)
-        g_diff, g_se, _ = compare(g_task, HIGH_NOISE, MID)
-        verdicts = [_direction_verdict(d_diff, d_se), _direction_verdict(g_diff, g_se)]
-        verdict = ("reproduced" if verdicts == ["reproduced"] * 2 else
-                   "not reproduced" if "not reproduced" in verdicts else "partly")
-        claims.append(Claim(
+        d_result, g_result = test(d_task, MID, HIGH_NOISE), test(g_task, HIGH_NOISE, MID)
+        weaker = min((d_result, g_result), key=lambda r: r.z if r.z is not None else -math.inf)
+        order = ("not reproduced", "inconclusive", "partly", "reproduced")
+        verdict = min(d_result.verdict, g_result.verdict, key=order.index)
+        claims.append(Claim.experiment(
             f"Crossover: {MID} ranks above {HIGH_NOISE} on discriminative tasks and below it on generative ones",
-            "Tables 2 and 3", f"{d_task}: {MID} - {HIGH_NOISE} = {_fmt_diff(d_diff, d_se, len(cfg.seeds))}; "
-            f"{g_task}: {HIGH_NOISE} - {MID} = {_fmt_diff(g_diff, g_se, len(cfg.seeds))}",
-            verdict, "04_huang_tables2_3_sft_windows",
-            "both differences must have the paper's sign; reproduced when both exceed 2 s.e."))
+            "Tables 2 and 3", dataclasses.replace(weaker, verdict=verdict, test="both paired differences must clear "
+                                                  "2 s.e. in the paper's direction; the weaker decides (" + weaker.test + ")"),
+            figure_names.SFT_WINDOWS, setting,
+            ours=f"{d_task}: {MID} - {HIGH_NOISE} = {d_result.summary}; {g_task}: {HIGH_NOISE} - {MID} = {g_result.summary}"))
     return claims

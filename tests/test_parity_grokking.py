@@ -4,13 +4,14 @@ import itertools
 import pytest
 import torch
 
-from mdlm_core import MaskRatio, is_signal_mask, md_loss
+from mdlm_core import MaskRatio, md_loss
+from mdlm_core.theory import is_signal_mask
 from mdlm_core.ensemble import Ensemble
-from mdlm_core.parity import PARITY_MASK_ID
-from mdlm_core.parity_training import (MD, SUPERVISED, ParityBatch, ParityConfig, ParityMember, ParityObjective,
+from mdlm_core.data.parity import PARITY_MASK_ID
+from mdlm_core.experiments.parity_grokking import (MD, SUPERVISED, ParityBatch, ParityConfig, ParityMember, ParityObjective,
                                        grokking_summary, member_generator, parity_data_for, seeded_model,
                                        train_parity)
-from mdlm_core.train import clip_gradients, make_optimizer
+from mdlm_core.training import clip_gradients, make_optimizer
 
 TINY = ParityConfig(n=6, k=2, n_train=48, n_test=16, n_layer=1, n_head=2, n_embd=16, batch_size=8, lr=3e-3,
                     warmup_steps=2, steps=12, eval_every=4, seeds=(0, 1))

@@ -26,7 +26,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .outputs import atomic_path, cache_dir
+from ..companion.outputs import atomic_path, cache_dir
 
 DATA_ENV = "MDLM_DATA_DIR"
 WIKITEXT2_DIRNAME = "wikitext-2"

@@ -121,7 +121,7 @@ def monte_carlo_signal_probability(t_values, k: int, n_samples: int, seq_len: in
                                    seed: int = 0) -> MonteCarloSignal:
     """Estimate P_S(t) by sampling i.i.d. Bernoulli(t) masks over a sequence of ``seq_len`` tokens
     (default k + 1) whose first k and last positions are the relevant ones, as in [x_S.., x_rest.., y]."""
-    from .md_loss import sample_mask  # the same forward-process masking used in training
+    from ..loss import sample_mask  # the same forward-process masking used in training
 
     _check_k(k)
     seq_len = k + 1 if seq_len is None else seq_len
@@ -137,22 +137,3 @@ def monte_carlo_signal_probability(t_values, k: int, n_samples: int, seq_len: in
         est[i] = is_signal_mask(mask, relevant).double().mean().item()
     stderr = np.sqrt(np.maximum(est * (1 - est), 1e-300) / n_samples)
     return MonteCarloSignal(t_arr, est, stderr, n_samples)
-
-
-@dataclass(frozen=True)
-class SignalCurveConfig:
-    """Sizes for notebook 01 (pure computation: profiles differ only in Monte Carlo effort)."""
-
-    k_values: tuple[int, ...] = (1, 2, 3, 4, 6, 8)
-    k_heatmap: int = 6
-    mc_samples: int = 20_000      # masks per probed t
-    mc_points: int = 15           # probed t values per k
-    grid: int = 301               # resolution of the (t0, t1) heat map
-    seed: int = 0
-
-
-SIGNAL_CURVE_PROFILES = {
-    "smoke": SignalCurveConfig(k_values=(2, 6), mc_samples=2_000, mc_points=5, grid=61),
-    "quick": SignalCurveConfig(),
-    "paper": SignalCurveConfig(mc_samples=200_000, mc_points=25, grid=501),
-}

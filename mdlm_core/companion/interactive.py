@@ -13,7 +13,7 @@ from typing import Callable
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .signal import optimal_mask_ratio, optimal_window_upper, signal_probability, window_average_signal
+from ..theory.signal import optimal_mask_ratio, optimal_window_upper, signal_probability, window_average_signal
 
 HEADLESS_ENV = "MDLM_HEADLESS"
 
@@ -85,8 +85,8 @@ EXPLORER_SCHEDULES = ("tc", "dtc", "equal", "cosine")
 def draw_schedule_comparison(length: int = 200, rounds: int = 40, codimension: int = 5,
                              alphabet: int = 2048) -> plt.Figure:
     """Mean unmasking size per round and exact E[KL] on an [L, L - codim] MDS code, per schedule."""
-    from .dependence import dual_total_correlation, expected_kl, mds_information_profile, total_correlation
-    from .schedules import schedule_distribution
+    from ..theory.dependence import dual_total_correlation, expected_kl, mds_information_profile, total_correlation
+    from ..schedules import schedule_distribution
 
     rounds = min(rounds, length)
     codimension = min(codimension, length - 1)

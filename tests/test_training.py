@@ -2,10 +2,11 @@ import pandas as pd
 import pytest
 import torch
 
-from mdlm_core import (DiffusionTransformer, MaskRatio, ModelConfig, TrainConfig, config_hash, learning_rate,
-                       make_parity_data, md_loss, run_dir_for, train)
-from mdlm_core.parity import PARITY_MASK_ID, PARITY_VOCAB
-from mdlm_core.train import CHECKPOINT, FINAL, load_checkpoint
+from mdlm_core import (DiffusionTransformer, MaskRatio, ModelConfig, TrainConfig, config_hash, derive_config, learning_rate,
+                       make_parity_data, md_loss, train)
+from mdlm_core.training import run_dir_for
+from mdlm_core.data.parity import PARITY_MASK_ID, PARITY_VOCAB
+from mdlm_core.training import CHECKPOINT, FINAL, load_checkpoint
 
 DATA = make_parity_data(n=6, k=2, n_train=48, n_test=16, seed=0)
 CFG = TrainConfig(steps=12, lr=3e-3, warmup_steps=3, eval_every=4, seed=7)
@@ -77,15 +78,21 @@ def test_learning_rate_schedule():
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
 
 
-def test_train_config_from_experiment_reads_the_shared_fields_and_applies_overrides():
-    from mdlm_core import LM_PROFILES, PARITY_PROFILES
+def test_derive_config_reads_same_named_fields_and_applies_overrides():
+    from mdlm_core.experiments.parity_grokking import PARITY_PROFILES
+    from mdlm_core.experiments.u_curve import LM_PROFILES
     lm = LM_PROFILES["smoke"]
-    cfg = TrainConfig.from_experiment(lm, seed=3)
+    cfg = derive_config(TrainConfig, lm, seed=3)
     assert (cfg.steps, cfg.lr, cfg.warmup_steps, cfg.weight_decay, cfg.eval_every, cfg.seed) == \
         (lm.steps, lm.lr, lm.warmup_steps, lm.weight_decay, lm.eval_every, 3)
-    assert cfg.schedule == "cosine"
+    assert cfg.schedule == "cosine" and cfg.min_lr_ratio == TrainConfig.min_lr_ratio   # absent in lm: default
+    model = lm.model_config(vocab_size=77)
+    assert (model.vocab_size, model.block_size, model.n_layer, model.n_embd, model.dropout) == \
+        (77, lm.seq_len, lm.n_layer, lm.n_embd, lm.dropout)
     parity = PARITY_PROFILES["quick"].train_config(steps=7)
     assert (parity.steps, parity.schedule, parity.grad_clip) == (7, "constant", PARITY_PROFILES["quick"].grad_clip)
+    with pytest.raises(TypeError, match="two dataclasses"):
+        derive_config(TrainConfig, {"steps": 3})
 
 
 def test_config_hash_and_run_dir(tmp_path):
@@ -96,7 +103,7 @@ def test_config_hash_and_run_dir(tmp_path):
 
 
 def test_weight_decay_only_on_matrices():
-    from mdlm_core.train import make_optimizer
+    from mdlm_core.training import make_optimizer
 
     opt = make_optimizer(new_model(), CFG)
     decayed, plain = opt.param_groups
@@ -109,7 +116,7 @@ import sys
 import torch
 import torch.distributed as dist
 sys.path.insert(0, {tests!r})
-from test_train import CFG, eval_fn, new_model, step_fn
+from test_training import CFG, eval_fn, new_model, step_fn
 from mdlm_core import train
 
 rank = int(sys.argv[1])

@@ -1,4 +1,4 @@
-"""Where results go, written atomically, and the claims table every notebook ends with.
+"""Where results go, written atomically: figures, result tables and the claims table every notebook ends with.
 
 Figures of the default ``quick`` profile go to ``figures/`` (committed, shown in the README); other
 profiles write to ``figures/<profile>/`` so a smoke run never overwrites them. ``$MDLM_FIGURES_DIR``
@@ -12,13 +12,12 @@ import json
 import os
 import tempfile
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from .profiles import DEFAULT_PROFILE, resolve_profile
+from .verdicts import Claim
 
-VERDICTS = ("reproduced", "partly", "not reproduced")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -99,18 +98,8 @@ def save_table(df, name: str, profile: str | None = None) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Claim:
-    claim: str     # what the paper says, in a few words
-    paper: str     # the paper's number
-    ours: str      # our number, with seeds and spread where it is a measurement
-    verdict: str   # one of VERDICTS
-    figure: str = ""   # name of the figure that shows it
-    notes: str = ""
-
-    def __post_init__(self) -> None:
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict {self.verdict!r} must be one of {VERDICTS}")
+CLAIM_COLUMNS = ["claim", "kind", "verdict", "paper", "ours", "test", "statistic", "p_value", "z", "n_seeds",
+                 "figure", "notes"]
 
 
 def save_claims(notebook: str, claims: Sequence[Claim], profile: str | None = None):
@@ -118,16 +107,30 @@ def save_claims(notebook: str, claims: Sequence[Claim], profile: str | None = No
     import pandas as pd
 
     profile = resolve_profile(profile)
-    rows = [{**asdict(c), "profile": profile, "notebook": notebook} for c in claims]
+    rows = [{**c.to_dict(), "profile": profile, "notebook": notebook} for c in claims]
     write_text(figures_dir(profile) / "claims" / f"{notebook}.json", json.dumps(rows, indent=2) + "\n")
-    return pd.DataFrame(rows)[["claim", "paper", "ours", "verdict", "figure", "notes"]]
+    return pd.DataFrame(rows)[CLAIM_COLUMNS]
 
 
-def verdict_within(ours: float, paper: float, tol: float, partly_tol: float | None = None) -> str:
-    """'reproduced' if |ours - paper| <= tol, 'partly' within partly_tol, else 'not reproduced'."""
-    gap = abs(ours - paper)
-    if gap <= tol:
-        return "reproduced"
-    if partly_tol is not None and gap <= partly_tol:
-        return "partly"
-    return "not reproduced"
+class Outputs:
+    """Where one notebook run writes, bound to its profile once: ``out = Outputs(profile)``, then
+    ``out.figure(fig, FIG_...)``, ``out.table(df, "name")``, ``out.claims(notebook, claims)``."""
+
+    def __init__(self, profile: str | None = None):
+        self.profile = resolve_profile(profile)
+
+    @property
+    def directory(self) -> Path:
+        return figures_dir(self.profile)
+
+    def figure(self, fig, name: str) -> list[Path]:
+        return save_figure(fig, name, self.profile)
+
+    def table(self, df, name: str) -> Path:
+        return save_table(df, name, self.profile)
+
+    def claims(self, notebook: str, claims: Sequence[Claim]):
+        return save_claims(notebook, claims, self.profile)
+
+    def __repr__(self) -> str:
+        return f"Outputs(profile={self.profile!r}, directory={str(self.directory)!r})"

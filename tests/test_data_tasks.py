@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from mdlm_core.sft_tasks import (exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic)
+from mdlm_core.data.tasks import (exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic)
 
-SHARED = Path(os.environ.get("MDLM_DATA_DIR", Path(__file__).parents[1] / ".." / "shared" / "data"))
+from shared_data import ROOT as SHARED, needs_data
 
 
 def write_sst2(root, rows, header="sentence\tlabel"):
@@ -77,7 +77,7 @@ def test_gsm8k_final_answer_and_loader(tmp_path):
         load_gsm8k("test", data_dir=tmp_path)
 
 
-@pytest.mark.skipif(not (SHARED / "sst2" / "dev.tsv").is_file(), reason="shared data not present")
+@needs_data("sst2", "gsm8k")
 def test_the_shared_data_sets_load_in_full():
     assert len(load_sst2("dev", data_dir=SHARED)) == 872
     assert len(load_sst2("train", data_dir=SHARED)) == 67349

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .text_data import MissingDataError, data_root
+from .text import MissingDataError, data_root
 
 SST2_LABELS = ("negative", "positive")   # GLUE label 0, 1
 SST2_SPLITS = {"train": "train.tsv", "dev": "dev.tsv"}

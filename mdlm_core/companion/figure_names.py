@@ -1,0 +1,28 @@
+"""Every figure the notebooks write, in one place: the claims tables, the report and the README gallery
+name figures by these constants, and each name says which paper figure or table it reproduces."""
+
+# 01_signal_curve: Huang & Mirzasoleiman, the Signal-regime probability and its window average
+SIGNAL_PROBABILITY = "01_signal_probability"
+WINDOW_AVERAGE_HEATMAP = "01_window_average_heatmap"
+
+# 02_parity_grokking: Huang & Mirzasoleiman Figs. 1-2
+PARITY_GROKKING_ACCURACY = "02_huang_parity_grokking_accuracy"
+PARITY_LOSS_DECOMPOSITION = "02_huang_parity_loss_decomposition"
+PARITY_WINDOW_SWEEP = "02_huang_parity_window_sweep"
+
+# 03_wikitext_u_curve: Huang & Mirzasoleiman, the WikiText U-curve over ten training bins
+U_CURVE = "03_wikitext_u_curve"
+LOSS_VS_T = "03_loss_vs_t"
+LM_TRAINING_CURVES = "03_training_curves"
+
+# 04_sft_windows: Huang & Mirzasoleiman Tables 2-3
+SFT_WINDOWS = "04_huang_tables2_3_sft_windows"
+SFT_TRAINING_CURVES = "04_sft_training_curves"
+
+# 05_unmasking_schedules: Zhao & Cai Figs. 1-2
+UNMASKING_SIZES = "05_zhao_fig1_unmasking_sizes"
+KL_VS_K = "05_zhao_fig2a_kl_vs_K"
+KL_VS_TC = "05_zhao_fig2b_kl_vs_TC"
+ADAPTIVITY_CONSTANTS = "05_adaptivity_constants"
+
+ALL = tuple(value for name, value in sorted(globals().items()) if name.isupper() and isinstance(value, str))

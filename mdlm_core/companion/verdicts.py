@@ -1,0 +1,304 @@
+r"""Every rule that turns numbers into a verdict, declared before the runs it judges.
+
+Two kinds of claim are kept apart, and the README and the report count them separately:
+
+* **derived** -- an identity or an implementation check, computed rather than measured: P_S(t) and its
+  maximiser t*, the E[KL] identity, "the mask sampler gives P_S". Verdicts: ``derived`` (a closed form,
+  shown), ``checked`` (a numerical check within its stated tolerance) or ``fails check``. None of these is
+  a reproduction of an experiment.
+* **experiment** -- the outcome of training runs. Verdicts: ``reproduced``, ``partly``, ``not reproduced``,
+  ``inconclusive``, each reached by one of the tests below and carrying its statistic, p-value or z, and
+  seed count.
+
+The tests (``effect`` is signed so that > 0 is the paper's direction):
+
+``paired_difference_test``
+    Paired differences over seeds (common evaluation masks, the same data order per seed); s.e. =
+    sqrt(s.e.\ :sub:`seeds`\ ² + s.e.\ :sub:`eval`\ ²) where an evaluation s.e. is pooled in; z = effect / s.e.
+    **reproduced**: z >= 2 (one-sided p <= 0.023). **partly**: 1 <= z < 2 (the right direction, by more
+    than one s.e.). **not reproduced**: z <= -2 (a significant effect the other way), or the upper end
+    effect + 2 s.e. lies below ``min_effect`` (the paper's effect size is excluded). **inconclusive**:
+    anything else (no detectable effect, and the test cannot exclude the paper's).
+``share_test``
+    The share of seeds showing a per-seed property, with an exact binomial test against ``p0``.
+    **reproduced**: one-sided p < 0.05 for "more than p0". **not reproduced**: one-sided p < 0.05 for
+    "fewer than p0". **partly**: a majority of the uncensored seeds, short of significance. Otherwise,
+    or when more than half of the seeds are censored, **inconclusive**.
+``logrank_test``
+    Times to an event with censoring at the budget (steps to memorise or to generalise), two groups:
+    the log-rank chi-square (1 d.o.f.), signed by which group is faster. **reproduced**: p < 0.05 in the
+    paper's direction; **not reproduced**: p < 0.05 the other way; **partly**: the paper's direction with
+    p < 0.2; else **inconclusive**.
+``u_shape_test``
+    Test loss per training bin, per seed. (1) Both end bins lie above the best interior bin by a paired
+    difference of more than 2 s.e.; (2) a quadratic fit over bin centres has curvature whose 95% interval
+    lies above 0. **reproduced**: both; **partly**: exactly one; **not reproduced**: the curvature's
+    interval lies below 0 or both end differences are below zero by 2 s.e.; else **inconclusive**.
+``rank_agreement_test``
+    Spearman's rho between our ranking and the paper's, with the exact one-sided permutation p-value over
+    all n! orderings. **reproduced**: p < 0.05; **partly**: rho > 0; **not reproduced**: rho <= 0.
+``check_close``
+    A derived check: |ours - target| <= tol gives ``checked``, else ``fails check``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+DERIVED, EXPERIMENT = "derived", "experiment"
+KINDS = (DERIVED, EXPERIMENT)
+DERIVED_VERDICTS = ("derived", "checked", "fails check")
+EXPERIMENT_VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive")
+VERDICTS = {DERIVED: DERIVED_VERDICTS, EXPERIMENT: EXPERIMENT_VERDICTS}
+Z_REPRODUCED, Z_PARTLY, ALPHA = 2.0, 1.0, 0.05
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """What a pre-declared test found: the verdict and the numbers behind it."""
+
+    __test__ = False             # not a pytest test class
+    verdict: str
+    test: str                    # the rule, in words (which test, which threshold)
+    statistic: str               # the statistic as it reads, e.g. "z = 2.41" or "rho = 0.90"
+    n_seeds: int
+    p_value: float | None = None
+    z: float | None = None
+    summary: str = ""            # our numbers, for the claims table's "ours" column
+
+    def __post_init__(self) -> None:
+        if self.verdict not in EXPERIMENT_VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} must be one of {EXPERIMENT_VERDICTS}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of a notebook's claims table. Build it with ``Claim.derived`` or ``Claim.experiment``."""
+
+    claim: str        # what the paper says, in a few words
+    paper: str        # the paper's number
+    ours: str         # our number, with seeds and spread where it is a measurement
+    verdict: str
+    kind: str = EXPERIMENT
+    figure: str = ""  # the figure that shows it
+    notes: str = ""
+    test: str = ""                # experiment claims: the pre-declared test ...
+    statistic: str = ""           # ... its statistic,
+    p_value: float | None = None  # ... its p-value and/or z,
+    z: float | None = None
+    n_seeds: int | None = None    # ... and how many seeds it rests on
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"claim kind {self.kind!r} must be one of {KINDS}")
+        if self.verdict not in VERDICTS[self.kind]:
+            raise ValueError(f"a {self.kind} claim's verdict must be one of {VERDICTS[self.kind]}, got {self.verdict!r}")
+        has_number = self.p_value is not None or self.z is not None or self.verdict == "inconclusive"
+        if self.kind == EXPERIMENT and not (self.test and self.statistic and self.n_seeds is not None and has_number):
+            raise ValueError(f"experiment claim {self.claim!r} needs its test, statistic, p-value or z and seed count: "
+                             "build it with Claim.experiment(..., result=<a verdicts test>)")
+
+    @classmethod
+    def derived(cls, claim: str, paper: str, ours: str, verdict: str = "derived", figure: str = "",
+                notes: str = "") -> "Claim":
+        return cls(claim, paper, ours, verdict, DERIVED, figure, notes)
+
+    @classmethod
+    def experiment(cls, claim: str, paper: str, result: TestResult, figure: str = "", notes: str = "",
+                   ours: str | None = None) -> "Claim":
+        return cls(claim, paper, ours if ours is not None else result.summary, result.verdict, EXPERIMENT, figure,
+                   notes, result.test, result.statistic, _finite_or_none(result.p_value), _finite_or_none(result.z),
+                   result.n_seeds)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "nan" if x is None or not math.isfinite(x) else f"{x:+.{digits}f}"
+
+
+# -- derived checks ---------------------------------------------------------------------------------------
+def check_close(ours: float, target: float, tol: float) -> str:
+    """``checked`` if |ours - target| <= tol, else ``fails check``."""
+    return "checked" if abs(ours - target) <= tol else "fails check"
+
+
+# -- paired differences ---------------------------------------------------------------------------------------
+def paired_difference_test(differences: Sequence[float], *, eval_se: float = 0.0, min_effect: float | None = None,
+                           unit: str = "") -> TestResult:
+    """The paired-difference rule (module docstring): ``differences`` are per-seed values of the effect,
+    signed so that > 0 is the paper's direction; ``eval_se`` is the s.e. of the seed-mean difference that
+    comes from the finite evaluation set (pooled in); ``min_effect`` the smallest effect the claim means."""
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    n = len(d)
+    if n == 0:
+        return TestResult("inconclusive", "paired difference over seeds", "no paired runs", 0, summary="no paired runs")
+    seed_se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    se = math.sqrt(seed_se ** 2 + float(eval_se) ** 2)
+    mean = float(d.mean())
+    z = mean / se if se > 0 else (math.copysign(math.inf, mean) if mean else 0.0)
+    p = float(stats.norm.sf(z))   # one-sided, the paper's direction
+    if n < 2 and eval_se <= 0:
+        verdict = "inconclusive"  # one seed and no evaluation s.e.: no spread to test against
+    elif z >= Z_REPRODUCED:
+        verdict = "reproduced"
+    elif z <= -Z_REPRODUCED or (min_effect is not None and mean + 2 * se < min_effect):
+        verdict = "not reproduced"
+    elif z >= Z_PARTLY:
+        verdict = "partly"
+    else:
+        verdict = "inconclusive"
+    rule = "paired difference over seeds: reproduced z >= 2, partly 1 <= z < 2, not reproduced z <= -2"
+    if min_effect is not None:
+        rule += f" or effect + 2 s.e. < {min_effect:g}"
+    if eval_se:
+        rule += "; s.e. pools the seed and evaluation-set s.e."
+    return TestResult(verdict, rule, f"z = {z:.2f}", n, p, z,
+                      f"{_fmt(mean)} ± {se:.3f}{unit} (paired over {n} seed{'s' * (n != 1)})")
+
+
+# -- shares of seeds ---------------------------------------------------------------------------------------
+def share_test(hits: int, n: int, *, censored: int = 0, p0: float = 0.5, what: str = "seeds") -> TestResult:
+    """The share rule: ``hits`` of ``n`` seeds show the property; ``censored`` of them hit the budget first."""
+    if n <= 0:
+        return TestResult("inconclusive", "exact binomial test", "no seeds", 0, summary="no seeds")
+    p_more = float(stats.binomtest(hits, n, p0, alternative="greater").pvalue)
+    p_fewer = float(stats.binomtest(hits, n, p0, alternative="less").pvalue)
+    decided = n - censored
+    if censored * 2 > n:
+        verdict = "inconclusive"
+    elif p_more < ALPHA:
+        verdict = "reproduced"
+    elif p_fewer < ALPHA:
+        verdict = "not reproduced"
+    elif decided and hits * 2 > decided:
+        verdict = "partly"
+    else:
+        verdict = "inconclusive"
+    rule = (f"exact binomial test of the share of {what} against {p0:g}: reproduced p < 0.05 (more), "
+            "not reproduced p < 0.05 (fewer), partly a majority short of significance; inconclusive if most are censored")
+    return TestResult(verdict, rule, f"{hits}/{n} {what}", n, min(p_more, 1.0),
+                      summary=f"{hits}/{n} {what}" + (f" ({censored} censored at the budget)" if censored else ""))
+
+
+# -- censored times ------------------------------------------------------------------------------------------
+def logrank_statistic(times_a, events_a, times_b, events_b) -> tuple[float, float]:
+    """Log-rank test of two right-censored samples: (chi-square with 1 d.o.f., observed - expected events of a).
+
+    ``times_*`` are event or censoring times, ``events_*`` True where the event happened (False: censored).
+    observed - expected < 0 means group a has fewer events than equal hazards predict, i.e. a is slower.
+    """
+    t = np.concatenate([np.asarray(times_a, float), np.asarray(times_b, float)])
+    e = np.concatenate([np.asarray(events_a, bool), np.asarray(events_b, bool)])
+    in_a = np.concatenate([np.ones(len(times_a), bool), np.zeros(len(times_b), bool)])
+    o_minus_e, variance = 0.0, 0.0
+    for time in np.unique(t[e]):
+        at_risk = t >= time
+        n, n_a = at_risk.sum(), (at_risk & in_a).sum()
+        d = (e & (t == time)).sum()
+        d_a = (e & (t == time) & in_a).sum()
+        o_minus_e += d_a - d * n_a / n
+        if n > 1:
+            variance += d * (n_a / n) * (1 - n_a / n) * (n - d) / (n - 1)
+    chi2 = o_minus_e ** 2 / variance if variance > 0 else 0.0
+    return float(chi2), float(o_minus_e)
+
+
+def logrank_test(times_fast, events_fast, times_slow, events_slow, *, what: str = "steps") -> TestResult:
+    """The censored-times rule: does the first group (the paper's faster one) reach the event sooner?"""
+    n = len(times_fast) + len(times_slow)
+    chi2, o_minus_e = logrank_statistic(times_fast, events_fast, times_slow, events_slow)
+    z = math.copysign(math.sqrt(chi2), o_minus_e) if chi2 > 0 else 0.0   # > 0: the paper's direction
+    p_two = float(stats.chi2.sf(chi2, 1)) if chi2 > 0 else 1.0
+    if p_two < ALPHA:
+        verdict = "reproduced" if z > 0 else "not reproduced"
+    elif z > 0 and p_two < 0.2:
+        verdict = "partly"
+    else:
+        verdict = "inconclusive"
+    rule = ("log-rank test with censoring at the budget: reproduced p < 0.05 in the paper's direction, "
+            "not reproduced p < 0.05 against it, partly p < 0.2 in its direction")
+    censored = int((~np.asarray(events_fast, bool)).sum() + (~np.asarray(events_slow, bool)).sum())
+    return TestResult(verdict, rule, f"chi2 = {chi2:.2f}", n, p_two, z,
+                      f"log-rank chi2 = {chi2:.2f}, p = {p_two:.3g} ({censored}/{n} runs censored, {what})")
+
+
+# -- the U-curve ------------------------------------------------------------------------------------------------
+def u_shape_test(centres: Sequence[float], losses: np.ndarray) -> TestResult:
+    """The U-shape rule on ``losses[bin, seed]`` (bins ordered by ``centres``; seeds paired, no NaN)."""
+    x = np.asarray(centres, float)
+    y = np.asarray(losses, float)
+    n_bins, n_seeds = y.shape
+    mean = y.mean(axis=1)
+    best = 1 + int(np.argmin(mean[1:-1]))
+    ends = []
+    for end in (0, n_bins - 1):
+        d = y[end] - y[best]
+        se = d.std(ddof=1) / math.sqrt(n_seeds) if n_seeds > 1 else math.inf
+        ends.append((float(d.mean()), float(se)))
+    ends_above = all(m > 2 * s for m, s in ends)
+    ends_below = all(m < -2 * s for m, s in ends)
+    # quadratic fit over every (bin, seed) point; the curvature's 95% interval from the OLS covariance
+    design = np.stack([np.ones(n_bins * n_seeds), np.repeat(x, n_seeds), np.repeat(x, n_seeds) ** 2], axis=1)
+    coef, *_ = np.linalg.lstsq(design, y.reshape(-1), rcond=None)
+    dof = max(len(design) - 3, 1)
+    sigma2 = float(((y.reshape(-1) - design @ coef) ** 2).sum() / dof)
+    c_se = math.sqrt(sigma2 * np.linalg.inv(design.T @ design)[2, 2])
+    half = float(stats.t.ppf(0.975, dof)) * c_se
+    c_low, c_high = coef[2] - half, coef[2] + half
+    curved = c_low > 0
+    if ends_above and curved:
+        verdict = "reproduced"
+    elif c_high < 0 or ends_below:
+        verdict = "not reproduced"
+    elif ends_above or curved:
+        verdict = "partly"
+    else:
+        verdict = "inconclusive"
+    z = min(m / s if s > 0 else math.inf for m, s in ends)
+    rule = ("U-shape: both end bins above the best interior bin by a paired difference > 2 s.e., and the quadratic "
+            "fit's curvature 95% CI > 0; reproduced both, partly one, not reproduced curvature CI < 0 or both ends below")
+    summary = (f"best interior bin #{best + 1} (centre {x[best]:.2f}); ends minus best: "
+               f"{ends[0][0]:+.3f} ± {ends[0][1]:.3f} and {ends[1][0]:+.3f} ± {ends[1][1]:.3f}; "
+               f"curvature {coef[2]:.3f}, 95% CI [{c_low:.3f}, {c_high:.3f}]")
+    return TestResult(verdict, rule, f"min end z = {z:.2f}; curvature CI [{c_low:.3f}, {c_high:.3f}]", n_seeds,
+                      z=z, summary=summary)
+
+
+# -- rankings ---------------------------------------------------------------------------------------------------
+def spearman_rho(a: Sequence[float], b: Sequence[float]) -> float:
+    ra, rb = stats.rankdata(a), stats.rankdata(b)
+    if np.std(ra) == 0 or np.std(rb) == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def rank_agreement_test(ours: Sequence[float], paper: Sequence[float], n_seeds: int) -> TestResult:
+    """The ranking rule: Spearman rho with its exact permutation p-value (all n! orderings of ours)."""
+    ours, paper = list(ours), list(paper)
+    if len(ours) != len(paper) or len(ours) < 3:
+        raise ValueError("rank agreement needs two equal-length lists of >= 3 values")
+    if len(ours) > 9:
+        raise ValueError("the exact permutation test enumerates n! orderings: use at most 9 values")
+    rho = spearman_rho(ours, paper)
+    if not math.isfinite(rho):
+        return TestResult("inconclusive", "Spearman rho, exact permutation p-value", "rho undefined (ties)", n_seeds,
+                          1.0, summary="all values tied")
+    perms = [spearman_rho(p, paper) for p in itertools.permutations(ours)]
+    p = float(np.mean([r >= rho - 1e-12 for r in perms]))
+    verdict = "reproduced" if p < ALPHA else "partly" if rho > 0 else "not reproduced"
+    return TestResult(verdict, "Spearman rho with the exact one-sided permutation p-value: reproduced p < 0.05, "
+                      "partly rho > 0, not reproduced rho <= 0", f"rho = {rho:+.2f}", n_seeds, p,
+                      summary=f"Spearman rho = {rho:+.2f} over {len(ours)} windows, permutation p = {p:.3f}")

@@ -6,7 +6,7 @@ keeps ONE model definition: it stacks the members' parameters on a new leading d
 (``torch.func.stack_module_state``) and runs the unchanged module on each slice with
 ``torch.func.vmap(functional_call(...))``.
 
-Each member trains as if it were alone, given the shared loop in ``train.py``:
+Each member trains as if it were alone, given the shared loop in ``training.py``:
 * the caller's loss is the SUM of the members' losses, so each slice of a gradient is that member's gradient;
 * AdamW is elementwise (its bias correction depends only on the step), so stacked moments are per member;
   ``leading_member_dims = 1`` tells ``train.make_optimizer`` which parameters are matrices per member;

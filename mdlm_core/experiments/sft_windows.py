@@ -5,7 +5,7 @@ the mid window [0.45, 0.55] is best on discriminative benchmarks (MMLU, GPQA), w
 such as [0.5, 1] are best on generative maths (GSM8K). Here, at a scale two CPU cores can train:
 
 * the **base model** is notebook 03's pretrained MD language model (its ``uniform`` run, seed 0, of the
-  same profile), loaded from the run cache or trained on the spot through the same code (``lm.py``);
+  same profile), loaded from the run cache or trained on the spot through the same code (``experiments.u_curve``);
 * every (window, seed) is **one multi-task SFT run** from that base, as the paper fine-tunes one model
   and scores it on several benchmarks. Each step draws one batch per task (each task with its own
   sequence layout) and minimises the mean of the tasks' ``sft_loss`` (prompt never masked, answer
@@ -425,13 +425,18 @@ def window_difference(runs: pd.DataFrame, task: str, a: str, b: str,
     """Accuracy of window a minus window b on ``task``, paired by seed: (per-seed differences, evaluation s.e.).
 
     The evaluation s.e. is that of the seed-averaged per-example difference over the eval examples (the finite
-    test set), from the per-example 0/1 scores ``correct`` ((window, seed, task) -> array); 0 without them.
-    ``verdicts.paired_difference_test`` pools it with the seed s.e.
+    test set), from the per-example 0/1 scores ``correct`` ((window, seed, task) -> array). Without them it is
+    the unpaired binomial s.e. of one difference, sqrt(p_a (1 - p_a) / n + p_b (1 - p_b) / n), which the paired
+    one never exceeds by much. ``verdicts.paired_difference_test`` pools it with the seed s.e.
     """
-    t = runs[runs.task == task].pivot_table(index="seed", columns="window", values="accuracy")
+    rows = runs[runs.task == task]
+    t = rows.pivot_table(index="seed", columns="window", values="accuracy")
     diff = (t[a] - t[b]).dropna()
+    if correct is None:
+        p_a, p_b, n = t[a].mean(), t[b].mean(), rows.n.iloc[0]
+        return diff.to_numpy(), float(math.sqrt((p_a * (1 - p_a) + p_b * (1 - p_b)) / n))
     eval_se = 0.0
-    if correct is not None and len(diff):
+    if len(diff):
         per_example = np.mean([np.asarray(correct[(a, s, task)], float) - np.asarray(correct[(b, s, task)], float)
                                for s in diff.index], axis=0)
         eval_se = float(per_example.std(ddof=1) / math.sqrt(len(per_example)))

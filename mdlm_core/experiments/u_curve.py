@@ -282,12 +282,17 @@ def seed_differences(runs: pd.DataFrame, a: str, b: str) -> pd.Series:
     return (table[a] - table[b]).dropna() if {a, b} <= set(table.columns) else pd.Series(dtype=float)
 
 
-def evaluation_se(per_sequence: dict, a: str, b: str, seeds) -> float:
+def evaluation_se(per_sequence: dict | None, a: str, b: str, seeds, runs: pd.DataFrame | None = None) -> float:
     """s.e. of the seed-mean difference a - b that comes from the finite test set: the per-sequence differences
-    (common evaluation masks) averaged over seeds, then their s.e. over sequences."""
+    (common evaluation masks) averaged over seeds, then their s.e. over sequences. Without per-sequence results
+    it is the unpaired sqrt(s.e._a^2 + s.e._b^2) of the two models' own test s.e. in ``runs`` (conservative:
+    common masks make the paired s.e. smaller)."""
     seeds = list(seeds)
     if not seeds:
         return 0.0
+    if per_sequence is None:
+        se = runs.groupby("window").test_stderr.mean()
+        return float(math.sqrt(se[a] ** 2 + se[b] ** 2))
     diff = np.mean([np.asarray(per_sequence[(a, s)]) - np.asarray(per_sequence[(b, s)]) for s in seeds], axis=0)
     return float(diff.std(ddof=1) / math.sqrt(len(diff)))
 
@@ -317,7 +322,7 @@ def u_curve_claims(results: UCurveResults, n_params: int, vocab_size: int) -> li
         if a is None or not {a, b} <= set(runs.window):
             continue
         diff = seed_differences(runs, b, a)     # > 0: window a has the lower loss, the paper's direction
-        ese = evaluation_se(results.per_sequence, b, a, diff.index)
+        ese = evaluation_se(results.per_sequence, b, a, diff.index, runs)
         result = paired_difference_test(diff.to_numpy(), eval_se=ese, unit=" nats")
         ours = (f"{a} {means[a]:.3f} vs {b} {means[b]:.3f} ({-diff.mean():+.3f} nats, "
                 f"{-100 * diff.mean() / means[b]:+.1f}%); uniform minus window: {result.summary}")

@@ -1,6 +1,8 @@
 import dataclasses
 import itertools
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -114,3 +116,30 @@ def test_bad_members_are_rejected():
         ParityMember(MD, 0)
     with pytest.raises(ValueError, match="objective"):
         ParityMember("diffusion", 0, MaskRatio.uniform())
+
+
+def test_parity_claims_from_synthetic_summaries_including_censored_runs():
+    from mdlm_core.experiments.parity_grokking import PARITY_PROFILES, parity_claims
+    cfg = PARITY_PROFILES["quick"]
+    inf = float("inf")
+
+    def row(run, objective, seed, low, high, to_train, to_test, acc_at_train):
+        return dict(run=run, seed=seed, objective=objective, mask_low=low, mask_high=high, steps_to_train_100=to_train,
+                    steps_to_test_target=to_test, gap=to_test - to_train, test_acc_at_train_100=acc_at_train,
+                    final_test_acc=1.0, max_steps=cfg.steps)
+    md_label = f"MD {cfg.md_ratio().label}"
+    rows = [row("supervised", "supervised", s, np.nan, np.nan, 200, 2000, 0.5) for s in range(8)]      # all grok
+    rows += [row(md_label, "md", s, 0.25, 0.25, 900, 800, 0.97) for s in range(8)]                       # none groks
+    rows += [row("MD [0,0.42]", "md", s, 0.0, 0.42, 500 + s, 400 + 10 * s, 0.96) for s in range(8)]
+    rows += [row("MD [0,1]", "md", s, 0.0, 1.0, inf, inf, np.nan) for s in range(8)]                     # censored
+    summary = pd.DataFrame(rows)
+    metrics = pd.DataFrame(columns=["objective", "step", "run", "signal_fraction", "p_signal"])
+    claims = {c.claim.split(" (")[0]: c for c in parity_claims(summary, pd.DataFrame(), metrics, cfg)}
+    assert claims["Supervised training groks"].verdict == "reproduced"
+    assert claims["MD training does not grok"].verdict == "reproduced"
+    window = claims["A window U[0, t1] beats standard t ~ U[0, 1]"]
+    assert window.verdict == "reproduced" and "8/16 runs censored" in window.ours
+    # flip the roles: supervised never memorises (censored) -> nothing can be said about its grokking
+    summary.loc[summary.objective == "supervised", ["steps_to_train_100", "steps_to_test_target"]] = inf
+    claims = {c.claim.split(" (")[0]: c for c in parity_claims(summary, pd.DataFrame(), metrics, cfg)}
+    assert claims["Supervised training groks"].verdict == "inconclusive"

@@ -72,3 +72,14 @@ def test_bad_t_and_window_rejected():
         signal_probability(1.5, 3)
     with pytest.raises(ValueError, match="t0 <= t1"):
         window_average_signal(0.5, 0.2, 3)
+
+
+def test_signal_curve_claims_are_all_derived_and_catch_a_broken_sampler():
+    import pandas as pd
+    from mdlm_core.experiments.signal_curve import SIGNAL_CURVE_PROFILES, signal_curve_claims
+    cfg = SIGNAL_CURVE_PROFILES["smoke"]
+    good = pd.DataFrame({"z": [0.3, -1.2, 2.1, 0.0]})
+    claims = signal_curve_claims(good, 6, cfg)
+    assert {c.kind for c in claims} == {"derived"} and all(c.verdict in ("derived", "checked") for c in claims)
+    broken = signal_curve_claims(pd.DataFrame({"z": [0.3, 9.0]}), 6, cfg)
+    assert [c.verdict for c in broken if "sampler" in c.claim] == ["fails check"]

@@ -155,3 +155,35 @@ def test_prepare_lm_data_from_a_named_folder(tmp_path, monkeypatch):
     from mdlm_core.data.text import decode_stream
     assert decode_stream(data.tokenizer, data.test.unpack()) == text
     assert len(list((tmp_path / "cache" / "tokenizers").glob("bpe-300-*.json"))) == 1
+
+
+def synthetic_u_curve(shape, seeds=(0, 1, 2), noise=0.005, seed=0):
+    """UCurveResults with test loss = shape(bin centre) + per-run noise, per-sequence results from a shared draw."""
+    from mdlm_core.experiments.u_curve import UCurveResults
+    rng = np.random.default_rng(seed)
+    rows, per_seq = [], {}
+    for s in seeds:
+        for label in WINDOWS:
+            ratio = CFG.mask_ratio(label)
+            centre = shape((ratio.low + ratio.high) / 2)
+            if label == UNIFORM:   # a model trained on U[0, 1] is scored like the average of the bins
+                centre = np.mean([shape(c) for c in np.arange(0.05, 1.0, 0.1)])
+            loss = centre + rng.normal(0, noise)
+            rows.append(dict(window=label, low=ratio.low, high=ratio.high, seed=s, test_loss=loss, test_stderr=0.02))
+            per_seq[(label, s)] = loss + rng.normal(0, 0.05, size=64)
+    return UCurveResults(pd.DataFrame(rows), None, None, per_seq, None)
+
+
+def test_u_curve_claims_see_a_u_and_refuse_a_flat_curve():
+    from mdlm_core.experiments.u_curve import u_curve_claims
+    u = synthetic_u_curve(lambda x: 3.0 + 2.0 * (x - 0.45) ** 2)
+    claims = {c.claim: c for c in u_curve_claims(u, 250_000, 100)}
+    shape = claims["Test loss is U-shaped in the training mask-ratio bin"]
+    assert shape.kind == "experiment" and shape.verdict == "reproduced" and shape.n_seeds == 3
+    assert claims["The best bin beats uniform t ~ U[0,1]"].verdict == "reproduced"   # U[0,1] averages the U: worse
+    flat = {c.claim: c for c in u_curve_claims(synthetic_u_curve(lambda x: 3.0), 250_000, 100)}
+    assert flat["Test loss is U-shaped in the training mask-ratio bin"].verdict != "reproduced"
+    assert flat["The window [0.45,0.55] beats uniform"].verdict in ("inconclusive", "partly")
+    one_seed = {c.claim: c for c in u_curve_claims(synthetic_u_curve(lambda x: 3.0 + (x - 0.45) ** 2, seeds=(0,)),
+                                                   250_000, 100)}
+    assert one_seed["Test loss is U-shaped in the training mask-ratio bin"].verdict == "inconclusive"

@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import pandas as pd
 import torch
@@ -249,7 +249,7 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
     sums: dict[str, float] = {}
     count, n_evals, t0 = 0, len(rows), time.perf_counter()
     if verbose:
-        print(f"[train] {desc}: steps {start}..{cfg.steps}" + (f" (resumed)" if start else ""), flush=True)
+        print(f"[train] {desc}: steps {start}..{cfg.steps}" + (" (resumed)" if start else ""), flush=True)
     bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, disable=not verbose,
                mininterval=1.0, leave=False)
     for step in bar:

@@ -32,7 +32,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from .u_curve import LM_PROFILES, UNIFORM, LMConfig, LMData, prepare_lm_data, train_lm_model
 from ..mask_ratio import MaskRatio

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -87,14 +89,14 @@ def test_config_errors_say_what_to_change():
     assert set(SFT_WINDOWS) == {STANDARD, MID, "[0.2,1]", "[0.3,1]", HIGH_NOISE}
 
 
-def synthetic_runs(sst2: dict, arithmetic: dict, seeds=(0, 1, 2), jitter=0.002) -> pd.DataFrame:
+def synthetic_runs(sst2: dict, arithmetic: dict, seeds=(0, 1, 2), jitter=0.002, n=20_000) -> pd.DataFrame:
     rows = []
     for task, means in (("sst2", sst2), ("arithmetic", arithmetic)):
         for window, mean in means.items():
             for s in seeds:
                 ratio = MaskRatio.parse(window)
                 rows.append(dict(window=window, low=ratio.low, high=ratio.high, seed=s, task=task,
-                                 discriminative=task == "sst2", accuracy=mean + jitter * (s - 1) ** 2, n=500,
+                                 discriminative=task == "sst2", accuracy=mean + jitter * (s - 1) ** 2, n=n,
                                  base_model="synthetic"))
     return pd.DataFrame(rows)
 
@@ -107,7 +109,9 @@ def test_window_difference_is_paired_by_seed():
     runs.loc[(runs.task == "sst2") & (runs.window == MID) & (runs.seed == 2), "accuracy"] += 0.03
     diffs, eval_se = window_difference(runs, "sst2", MID, STANDARD)
     np.testing.assert_allclose(diffs, [0.05, 0.05, 0.08])
-    assert eval_se == 0.0   # no per-example scores given
+    # no per-example scores given: the unpaired binomial s.e. of one difference
+    p_mid, p_std = 0.75 + 0.03 / 3 + 0.002 * 2 / 3, 0.70 + 0.002 * 2 / 3
+    assert eval_se == pytest.approx(math.sqrt((p_mid * (1 - p_mid) + p_std * (1 - p_std)) / 20_000))
 
 
 def test_claims_see_the_crossover_only_when_it_is_there():
@@ -179,7 +183,7 @@ def test_gsm8k_is_scored_on_the_number_after_the_marks():
 
 
 def test_window_difference_includes_the_test_set_uncertainty():
-    runs = synthetic_runs({STANDARD: 0.70, MID: 0.71}, {STANDARD: 0.4}, jitter=0.0)
+    runs = synthetic_runs({STANDARD: 0.70, MID: 0.71}, {STANDARD: 0.4}, jitter=0.0, n=100)
     rng = np.random.default_rng(0)
     correct = {}
     for s in (0, 1, 2):
@@ -188,9 +192,10 @@ def test_window_difference_includes_the_test_set_uncertainty():
         flipped = base.copy()
         flipped[:1] = ~flipped[:1]   # one example differs: the accuracies barely differ
         correct[(MID, s, "sst2")] = flipped.astype(int)
-    _, without = window_difference(runs, "sst2", MID, STANDARD)
+    _, unpaired = window_difference(runs, "sst2", MID, STANDARD)
     diffs, eval_se = window_difference(runs, "sst2", MID, STANDARD, correct)
-    assert without == 0.0 and np.all(diffs == pytest.approx(0.01)) and eval_se > 0.005
+    # paired over the same examples, one flipped example in 100: s.e. 0.01, far below the unpaired 0.064
+    assert np.all(diffs == pytest.approx(0.01)) and eval_se == pytest.approx(0.01) and unpaired > 0.06
     # the seeds agree exactly (s.e. 0): only the pooled-in test-set s.e. keeps the verdict honest
     [claim] = [c for c in sft_claims(runs, SFT_PROFILES["quick"], correct) if c.claim.startswith("Discriminative")]
     assert claim.verdict in ("partly", "inconclusive") and claim.z < 2

@@ -370,7 +370,10 @@ def tc_product_schedule(length: int, rounds: int) -> ProductWeightSchedule:
 
 
 def dtc_product_schedule(length: int, rounds: int) -> ProductWeightSchedule:
-    """Boundary weights w_t = 1 / t: dense boundaries while few tokens are revealed (DTC-adaptive)."""
+    """Boundary weights w_t = 1 / t: dense boundaries while few tokens are revealed (DTC-adaptive).
+
+    Its constant c_DTC exceeds (1 + log L)/(K - 1) for small K (every K <= 19 at L = 2000, notebook 05), though
+    c K / log L stays bounded."""
     check_rounds(length, rounds)
     return ProductWeightSchedule(length, rounds, 1.0 / np.arange(1, length), name="dtc-product")
 

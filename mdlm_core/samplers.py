@@ -8,8 +8,10 @@ predicted: the SUBS parameterisation of ``md_loss``); a ``DiffusionTransformer``
 * ``ancestral_sample``: MDLM's ancestral sampler with K time steps, optionally caching the forward pass
   of rows that did not change (exactly the same samples, fewer forward passes).
 * ``unmask_by_schedule`` / ``generate``: K rounds revealing a given *schedule of sizes* (s_1, ..., s_K),
-  positions picked at random (Zhao & Cai, 2026) or by low confidence (LLaDA). Any schedule can be
-  passed, so the randomized schedules of notebook 05 plug in unchanged.
+  positions picked at random (Zhao & Cai, 2026) or by confidence: ``sampled-confidence`` is LLaDA's
+  low-confidence remasking (rank by the probability of the token just sampled), ``max-confidence`` ranks
+  by the largest probability instead (the two agree at temperature 0). Any schedule can be passed, so
+  the randomized schedules of notebook 05 plug in unchanged.
 * ``generate_blockwise``: LLaDA's semi-autoregressive generation, blocks left to right, each block with
   its own schedule of sizes.
 
@@ -26,7 +28,8 @@ import torch
 from .schedules import size_schedule
 
 Denoiser = Callable[[torch.Tensor], torch.Tensor]   # z [B, L] -> logits [B, L, V] over real tokens
-ORDERS = ("random", "confidence")
+# "confidence" is kept as a name for LLaDA's rule ("sampled-confidence"), which notebook 04's configs use
+ORDERS = ("random", "sampled-confidence", "max-confidence", "confidence")
 
 
 # -- plumbing --------------------------------------------------------------------------------------
@@ -125,8 +128,16 @@ def _reveal_rounds(denoise: Denoiser, z: torch.Tensor, sizes: Sequence[int], reg
         noise = gumbel_noise(z.shape, generator, z.device)
         if order == "random":   # all scores tie, so the Gumbel noise picks a uniformly random subset
             score = torch.zeros_like(noise)
-        else:                   # LLaDA low-confidence remasking: keep the most confident predictions
+        elif order == "max-confidence":
             score = torch.softmax(logits.double(), dim=-1).amax(-1)
+        else:   # LLaDA: draw a token everywhere, keep the draws the (untempered) model finds most likely
+            drawn = torch.full_like(z, mask_id)
+            drawn[eligible] = sample_tokens(logits[eligible], temperature, generator)
+            probs = torch.softmax(logits.double(), dim=-1)
+            score = probs.gather(-1, drawn.clamp(max=logits.shape[-1] - 1).unsqueeze(-1)).squeeze(-1)
+            picked = top_positions(score, noise, eligible, size)
+            z[picked] = drawn[picked]
+            continue
         picked = top_positions(score, noise, eligible, size)
         z[picked] = sample_tokens(logits[picked], temperature, generator)
     return z
@@ -140,11 +151,19 @@ def unmask_by_schedule(denoise: Denoiser, tokens: torch.Tensor, sizes: Sequence[
     Round k calls the denoiser once on the current z and reveals s_k masked positions (every row must
     have sum_k s_k masked positions):
 
-    * ``order="random"``: a uniformly random s_k-subset of the masked positions;
-    * ``order="confidence"``: the s_k positions with the largest confidence max_v p_theta(v | z)
-      (LLaDA's low-confidence remasking), ties broken by float64 Gumbel noise;
+    * ``order="random"``: a uniformly random s_k-subset of the masked positions, each filled
+      independently with x^i ~ p_theta(. | z)^{1/tau} (temperature tau);
+    * ``order="sampled-confidence"`` (alias ``"confidence"``; LLaDA's low-confidence remasking): draw
+      x^i ~ p_theta(. | z)^{1/tau} at *every* masked position, then keep the s_k draws with the largest
+      p_theta(x^i | z) (the untempered probability of the token drawn, as LLaDA's ``low_confidence``
+      remasking does); the other draws are discarded and the positions stay masked;
+    * ``order="max-confidence"``: the s_k positions with the largest max_v p_theta(v | z), each then filled
+      with x^i ~ p_theta(. | z)^{1/tau}.
 
-    and fills each independently with x^i ~ p_theta(. | z)^{1/tau} (temperature tau).
+    At tau = 0 the drawn token is the argmax, so the two confidence orders pick the same positions and
+    tokens. At tau > 0 they differ: ranking by the sampled token favours positions whose draw happened to
+    be likely, so a revealed token is no longer a plain draw from p_theta^{1/tau} (it is biased towards
+    the mode). Ties in the score are broken by float64 Gumbel noise.
     """
     z = tokens.clone()
     return _reveal_rounds(as_denoiser(denoise), z, sizes, torch.ones_like(z, dtype=torch.bool), mask_id,
@@ -152,7 +171,7 @@ def unmask_by_schedule(denoise: Denoiser, tokens: torch.Tensor, sizes: Sequence[
 
 
 def generate(model: torch.nn.Module | Denoiser, prompt: torch.Tensor, length: int, sizes: Sequence[int], *,
-             order: str = "confidence", temperature: float = 0.0, generator: torch.Generator | None = None,
+             order: str = "sampled-confidence", temperature: float = 0.0, generator: torch.Generator | None = None,
              mask_id: int | None = None) -> torch.Tensor:
     """Generate ``length`` tokens after ``prompt`` [B, P] in one block: ``unmask_by_schedule`` on
     ``[prompt | MASK x length]``; ``sizes`` sums to ``length``. Returns [B, P + length]."""
@@ -172,14 +191,16 @@ def block_schedules(length: int, block_length: int, steps_per_block: int, schedu
 
 
 def generate_blockwise(model: torch.nn.Module | Denoiser, prompt: torch.Tensor, length: int,
-                       block_sizes: Sequence[Sequence[int]], *, order: str = "confidence", temperature: float = 0.0,
+                       block_sizes: Sequence[Sequence[int]], *, order: str = "sampled-confidence", temperature: float = 0.0,
                        generator: torch.Generator | None = None, mask_id: int | None = None) -> torch.Tensor:
     r"""LLaDA's semi-autoregressive generation of ``length`` tokens after ``prompt`` [B, P].
 
     The answer is cut into blocks, block b of length n_b = sum(block_sizes[b]), generated left to right.
     Block b is filled by ``unmask_by_schedule`` with sizes ``block_sizes[b]``, where only positions of
     block b may be revealed; the denoiser still sees the whole sequence (earlier blocks done, later
-    blocks still masked: LLaDA's "semi-autoregressive padding"). One block is plain ``generate``.
+    blocks still masked, as LLaDA's ``generate`` does). The default order is LLaDA's low-confidence
+    remasking (``sampled-confidence``), and ``block_schedules(..., "equal")`` gives LLaDA's split of each
+    block into steps. One block is plain ``generate``.
     """
     mask_id = _mask_id(model, mask_id)
     denoise = as_denoiser(model)

@@ -7,7 +7,9 @@ gamma(0) = 1 to gamma(1) = 0; after round k a fraction gamma(k/K) of the L posit
 
 rounded so that every round reveals at least one token when K <= L.
 
-* ``equal``:  gamma(u) = 1 - u, sizes as equal as possible (LLaDA's default split).
+* ``equal``:  gamma(u) = 1 - u, sizes as equal as possible, split as LLaDA's ``get_num_transfer_tokens``
+  does: every round gets floor(L/K) tokens and the first L mod K rounds one more
+  (12 tokens in 5 rounds: [3, 3, 2, 2, 2]). It is computed directly, not by rounding the curve.
 * ``linear``: sizes grow linearly with the round index, s_k proportional to k
   (gamma(u) = 1 - u^2): few tokens first, while little is known, many at the end.
 * ``cosine``: gamma(u) = cos(pi u / 2) (MaskGIT): small early rounds, large late rounds.
@@ -79,10 +81,19 @@ def sizes_from_masked_fraction(gamma: Callable[[np.ndarray], np.ndarray], length
     return np.diff(slack + k)
 
 
+def equal_sizes(length: int, rounds: int) -> np.ndarray:
+    """LLaDA's split (``get_num_transfer_tokens``): floor(L/K) per round, the remainder to the first rounds."""
+    check_rounds(length, rounds)
+    base, remainder = divmod(int(length), int(rounds))
+    return base + (np.arange(rounds) < remainder).astype(np.int64)
+
+
 def size_schedule(name: str, length: int, rounds: int) -> np.ndarray:
-    """A named deterministic schedule: 'equal', 'linear' or 'cosine'."""
+    """A named deterministic schedule: 'equal' (LLaDA's split), 'linear' or 'cosine'."""
     if name not in MASKED_FRACTION:
         raise ValueError(f"unknown schedule {name!r}: choose one of {', '.join(MASKED_FRACTION)}")
+    if name == "equal":
+        return equal_sizes(length, rounds)
     return sizes_from_masked_fraction(MASKED_FRACTION[name], length, rounds)
 
 
@@ -359,7 +370,10 @@ def tc_product_schedule(length: int, rounds: int) -> ProductWeightSchedule:
 
 
 def dtc_product_schedule(length: int, rounds: int) -> ProductWeightSchedule:
-    """Boundary weights w_t = 1 / t: dense boundaries while few tokens are revealed (DTC-adaptive)."""
+    """Boundary weights w_t = 1 / t: dense boundaries while few tokens are revealed (DTC-adaptive).
+
+    Its constant c_DTC exceeds (1 + log L)/(K - 1) for small K (every K <= 19 at L = 2000, notebook 05), though
+    c K / log L stays bounded."""
     check_rounds(length, rounds)
     return ProductWeightSchedule(length, rounds, 1.0 / np.arange(1, length), name="dtc-product")
 

@@ -48,8 +48,10 @@ LENGTH = 8
 SAMPLERS = {
     "ancestral": lambda m, p, g: ancestral_sample(m, p, LENGTH, 2 * LENGTH, cache=False, generator=g),
     "random": lambda m, p, g: generate(m, p, LENGTH, [1, 3, 0, 4], order="random", temperature=1.0, generator=g),
-    "confidence": lambda m, p, g: generate(m, p, LENGTH, [2, 2, 2, 2], order="confidence", temperature=1.0,
-                                           generator=g),
+    "sampled-confidence": lambda m, p, g: generate(m, p, LENGTH, [2, 2, 2, 2], order="sampled-confidence",
+                                                   temperature=1.0, generator=g),
+    "max-confidence": lambda m, p, g: generate(m, p, LENGTH, [2, 2, 2, 2], order="max-confidence", temperature=1.0,
+                                               generator=g),
     "blockwise": lambda m, p, g: generate_blockwise(m, p, LENGTH, [[1, 2], [3], [1, 1]], temperature=1.0,
                                                     generator=g),
 }
@@ -78,11 +80,12 @@ def test_same_seed_same_sample(name):
     assert not torch.equal(run(3), run(4))
 
 
-@pytest.mark.parametrize("name", SAMPLERS)
+@pytest.mark.parametrize("name", [name for name in SAMPLERS if name != "sampled-confidence"])
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
 def test_token_frequencies_match_the_model_marginals(name, temperature):
     """Chi-square test: with a model predicting fixed p at every position, each generated token is a
-    draw from p^(1/tau) (normalised), whatever the order or schedule."""
+    draw from p^(1/tau) (normalised), whatever the schedule, for every order that picks positions before
+    drawing tokens (LLaDA's sampled-confidence order does not: see the test below)."""
     probs = torch.tensor([0.1, 0.2, 0.3, 0.15, 0.25], dtype=torch.float64)
     prompt = torch.zeros(400, 1, dtype=torch.long)
     sample = {
@@ -90,11 +93,11 @@ def test_token_frequencies_match_the_model_marginals(name, temperature):
                                                 generator=g),
         "random": lambda g: generate(FixedMarginals(probs), prompt, LENGTH, [3, 5], order="random",
                                      temperature=temperature, generator=g),
-        "confidence": lambda g: generate(FixedMarginals(probs), prompt, LENGTH, [1] * LENGTH,
-                                         temperature=temperature, generator=g),
+        "max-confidence": lambda g: generate(FixedMarginals(probs), prompt, LENGTH, [1] * LENGTH,
+                                             order="max-confidence", temperature=temperature, generator=g),
         "blockwise": lambda g: generate_blockwise(FixedMarginals(probs), prompt, LENGTH,
-                                                  block_schedules(LENGTH, 3, 2), temperature=temperature,
-                                                  generator=g),
+                                                  block_schedules(LENGTH, 3, 2), order="max-confidence",
+                                                  temperature=temperature, generator=g),
     }[name]
     tokens = sample(torch.Generator().manual_seed(0))[:, 1:]
     counts = torch.bincount(tokens.reshape(-1), minlength=V).numpy()
@@ -170,26 +173,31 @@ def confidence_denoiser(peaks):
     return denoise
 
 
-def test_low_confidence_sampler_picks_the_most_confident_masked_positions():
+CONFIDENCE_RUNS = [("max-confidence", 1.0), ("max-confidence", 0.0), ("sampled-confidence", 0.0)]
+
+
+@pytest.mark.parametrize("order,temperature", CONFIDENCE_RUNS)
+def test_low_confidence_sampler_picks_the_most_confident_masked_positions(order, temperature):
     peaks = torch.tensor([0.5, 3.0, 1.0, 4.0, 2.0, 5.0, 0.0, 2.5])
     tokens = torch.tensor([[MASK, MASK, MASK, MASK, MASK, 1, MASK, MASK]])   # position 5 already revealed
     for size, expected in [(1, {3}), (3, {1, 3, 7})]:
-        out = unmask_by_schedule(confidence_denoiser(peaks), tokens, [size, 7 - size], MASK, order="confidence",
-                                 generator=torch.Generator().manual_seed(0))
+        out = unmask_by_schedule(confidence_denoiser(peaks), tokens, [size, 7 - size], MASK, order=order,
+                                 temperature=temperature, generator=torch.Generator().manual_seed(0))
         rec = Recorder(confidence_denoiser(peaks))
-        unmask_by_schedule(rec, tokens, [size, 7 - size], MASK, order="confidence",
+        unmask_by_schedule(rec, tokens, [size, 7 - size], MASK, order=order, temperature=temperature,
                            generator=torch.Generator().manual_seed(0))
         first_round = set(torch.nonzero(rec.seen[1][0] != tokens[0]).flatten().tolist())
         assert first_round == expected and not (out == MASK).any()
 
 
-def test_confidence_ties_are_broken_by_noise_and_only_ties():
+@pytest.mark.parametrize("order,temperature", CONFIDENCE_RUNS)
+def test_confidence_ties_are_broken_by_noise_and_only_ties(order, temperature):
     """Lexicographic (confidence, Gumbel): a position more confident by 1e-14 always wins; exact ties split."""
     picks = {"more": 0, "tie_a": 0, "tie_b": 0}
     peaks = torch.tensor([2.0, 2.0 + 1e-14, 1.0, 1.0, 0.0], dtype=torch.float64)
     for seed in range(60):
         rec = Recorder(confidence_denoiser(peaks))
-        unmask_by_schedule(rec, torch.full((1, 5), MASK), [1, 1, 3], MASK, order="confidence",
+        unmask_by_schedule(rec, torch.full((1, 5), MASK), [1, 1, 3], MASK, order=order, temperature=temperature,
                            generator=torch.Generator().manual_seed(seed))
         first, second = (torch.nonzero(b[0] != a[0]).flatten().tolist() for a, b in zip(rec.seen, rec.seen[1:]))
         assert first == [1] and second == [0]
@@ -200,7 +208,8 @@ def test_confidence_ties_are_broken_by_noise_and_only_ties():
     for seed in range(60):
         tokens = torch.tensor([[0, 0, MASK, MASK, 0]])
         rec = Recorder(confidence_denoiser(peaks))
-        unmask_by_schedule(rec, tokens, [1, 1], MASK, order="confidence", generator=torch.Generator().manual_seed(seed))
+        unmask_by_schedule(rec, tokens, [1, 1], MASK, order=order, temperature=temperature,
+                           generator=torch.Generator().manual_seed(seed))
         wins[int(rec.seen[1][0, 3] != MASK)] += 1
     assert 15 <= wins[0] <= 45
 
@@ -239,3 +248,36 @@ def test_bad_inputs_get_clear_errors():
         generate(random_denoiser, torch.tensor([[0]]), 2, [2])
     with pytest.raises(ValueError, match="block_schedules"):
         generate_blockwise(random_denoiser, torch.tensor([[0]]), 5, [[2], [2]], mask_id=MASK)
+
+
+def test_the_two_confidence_orders_agree_at_temperature_zero():
+    """tau = 0 draws the argmax, so ranking by the drawn token's probability is ranking by the max."""
+    for seed in range(5):
+        model = tiny_model()
+        prompt = torch.randint(0, 7, (4, 3), generator=torch.Generator().manual_seed(seed))
+        run = lambda order: generate(model, prompt, LENGTH, [3, 1, 4], order=order, temperature=0.0,
+                                     generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(run("sampled-confidence"), run("max-confidence"))
+        assert torch.equal(run("confidence"), run("sampled-confidence"))   # the old name is LLaDA's rule
+
+
+def test_the_two_confidence_orders_differ_at_temperature_one():
+    """Two masked positions, both predicting p = (0.9, 0.1), one revealed in round 1.
+
+    max-confidence: the scores tie, a random position is revealed with a fresh draw: P(token 0) = 0.9.
+    sampled-confidence (LLaDA): both positions draw; a 0-draw (score 0.9) beats a 1-draw (0.1), so the
+    revealed token is 1 only when both drew 1: P(token 0) = 1 - 0.1^2 = 0.99. With n = 4000 rows the
+    standard errors are 0.0047 and 0.0016, so the 0.09 gap is ~18 s.e.: the test cannot pass by chance.
+    """
+    rows, probs = 4000, [0.9, 0.1, 0.0, 0.0, 0.0]
+    tokens = torch.full((rows, 2), MASK)
+    first_token = {}
+    for order in ("max-confidence", "sampled-confidence"):
+        rec = Recorder(FixedMarginals(probs))
+        unmask_by_schedule(rec, tokens, [1, 1], MASK, order=order, temperature=1.0,
+                           generator=torch.Generator().manual_seed(0))
+        revealed = rec.seen[1]                      # after round 1: one token per row
+        first_token[order] = float((revealed[revealed != MASK] == 0).double().mean())
+    for order, exact in (("max-confidence", 0.9), ("sampled-confidence", 0.99)):
+        se = (exact * (1 - exact) / rows) ** 0.5
+        assert abs(first_token[order] - exact) < 4 * se, (order, first_token[order], exact)

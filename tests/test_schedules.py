@@ -11,9 +11,24 @@ def test_schedules_sum_to_L_with_K_positive_rounds(name, L, K):
     assert len(sizes) == K and sizes.sum() == L and sizes.min() >= 1
 
 
+@pytest.mark.parametrize("L,K,expected", [(12, 5, [3, 3, 2, 2, 2]), (10, 4, [3, 3, 2, 2]), (7, 7, [1] * 7),
+                                          (8, 4, [2, 2, 2, 2]), (5, 1, [5]), (9, 2, [5, 4]), (64, 6, [11, 11, 11, 11, 10, 10])])
+def test_equal_splits_like_llada(L, K, expected):
+    """LLaDA's get_num_transfer_tokens: floor(L/K) each, the remainder L mod K to the FIRST rounds."""
+    assert size_schedule("equal", L, K).tolist() == expected
+
+
+def test_equal_split_by_enumeration():
+    """Every (L, K) with K <= L <= 40: sizes differ by at most one, larger ones first, sum L."""
+    for L in range(1, 41):
+        for K in range(1, L + 1):
+            sizes = size_schedule("equal", L, K)
+            assert sizes.sum() == L and len(sizes) == K
+            assert set(sizes.tolist()) <= {L // K, L // K + 1} and np.all(np.diff(sizes) <= 0)
+            assert int((sizes == L // K + 1).sum()) == L % K
+
+
 def test_shapes_of_the_named_schedules():
-    assert size_schedule("equal", 10, 4).tolist() in ([3, 2, 3, 2], [2, 3, 2, 3], [3, 3, 2, 2], [2, 2, 3, 3],
-                                                    [3, 2, 2, 3], [2, 3, 3, 2])
     lin = size_schedule("linear", 1000, 10)
     assert np.all(np.diff(lin) > 0)  # growing sizes
     cos = size_schedule("cosine", 1000, 10)

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 import itertools
 
 import pytest
@@ -8,9 +9,11 @@ from mdlm_core import MaskRatio, md_loss
 from mdlm_core.theory import is_signal_mask
 from mdlm_core.ensemble import Ensemble
 from mdlm_core.data.parity import PARITY_MASK_ID
-from mdlm_core.experiments.parity_grokking import (MD, SUPERVISED, ParityBatch, ParityConfig, ParityMember, ParityObjective,
-                                       grokking_summary, member_generator, parity_data_for, seeded_model,
-                                       train_parity)
+from mdlm_core.experiments.parity_grokking import (MD, MLP, SUPERVISED, ParityBatch, ParityConfig, ParityMember,
+                                                  ParityObjective, best_window_bootstrap, grokking_summary,
+                                                  member_generator, parity_data_for, parity_summary, seeded_model,
+                                                  train_parity)
+from mdlm_core.mlp import MLPEnsemble
 from mdlm_core.training import clip_gradients, make_optimizer
 
 TINY = ParityConfig(n=6, k=2, n_train=48, n_test=16, n_layer=1, n_head=2, n_embd=16, batch_size=8, lr=3e-3,
@@ -114,3 +117,95 @@ def test_bad_members_are_rejected():
         ParityMember(MD, 0)
     with pytest.raises(ValueError, match="objective"):
         ParityMember("diffusion", 0, MaskRatio.uniform())
+
+
+MLP_TINY = dataclasses.replace(TINY, family=MLP, mlp_width=24, lr=1e-2, weight_decay=0.5, grad_clip=0.5,
+                               log_train_regimes=True)
+MLP_MEMBERS = MEMBERS + [ParityMember(MD, 1, MaskRatio.window(0.0, 0.5), weighted=False)]
+
+
+def test_mlp_ensemble_member_equals_a_solo_run():
+    """The bmm ensemble (shared lr, wd groups, per-member clipping) trains each member as if alone."""
+    together = train_parity(MLP_MEMBERS, MLP_TINY, ensemble=True, cache=False, progress=False)
+    alone = train_parity(MLP_MEMBERS, MLP_TINY, ensemble=False, cache=False, progress=False)
+    assert len(together) == len(alone) == len(MLP_MEMBERS) * 4
+    assert (together.loss.diff().abs() > 0).any()      # it did train
+    for column in ("loss", "train_acc", "test_acc", "heldout_signal_loss", "heldout_noise_sq_margin", "signal_loss"):
+        torch.testing.assert_close(torch.tensor(together[column].to_numpy()), torch.tensor(alone[column].to_numpy()),
+                                   rtol=1e-5, atol=1e-6, equal_nan=True)
+    ens = MLPEnsemble([3, 5], 7, 16)
+    solo = MLPEnsemble([5], 7, 16)
+    assert torch.equal(ens.w_in[1], solo.w_in[0]) and torch.equal(ens.w_out[1], solo.w_out[0])
+    tokens = torch.randint(0, 3, (1, 4, 7))
+    torch.testing.assert_close(ens(tokens.expand(2, -1, -1))[1], solo(tokens)[0])
+
+
+class _FixedLogits(torch.nn.Module):
+    """A 'model' whose logits put margin 2c on the clean token at every position: a collapsed softmax."""
+
+    def __init__(self, clean: torch.Tensor, c: float):
+        super().__init__()
+        self.logits = torch.nn.Parameter(c * (2 * torch.nn.functional.one_hot(clean, 2).float() - 1))
+
+    def forward(self, tokens):
+        return self.logits
+
+
+@pytest.mark.parametrize("objective_name", [SUPERVISED, MD])
+def test_float64_loss_removes_a_constructed_collapse(objective_name):
+    """Margin 30 on the clean token: in float32 its probability rounds to 1, the loss reads exactly 0 and the
+    clean token's logit gets no gradient (softmax collapse). The float64 path gives the exact loss
+    log(1 + e^-30) per masked token (1/t-weighted) and the gradient (clean = -wrong, to float64 rounding).
+    Float64 moves the collapse from a margin of ~17 to ~37 nats; it does not remove it beyond that."""
+    member = ParityMember(objective_name, 0, None if objective_name == SUPERVISED else MaskRatio.fixed(0.5))
+    results = {}
+    for float64 in (False, True):
+        obj = ParityObjective([member], [parity_data_for(TINY, 0)], TINY.batch_size, float64_loss=float64)
+        batch = obj.draw_batch(step=0)
+        model = _FixedLogits(batch.tokens[0], 15.0)
+        loss, _ = obj.member_losses(model, batch)
+        loss.sum().backward()
+        grad = model.logits.grad                                            # [B, L, 2]
+        clean = grad.gather(-1, batch.tokens[0].unsqueeze(-1)).squeeze(-1)  # on the clean token's logit
+        results[float64] = loss.item(), clean, grad.sum(-1)
+    loss32, clean32, _ = results[False]
+    assert loss32 == 0.0 and torch.all(clean32 == 0)
+    loss64, clean64, total64 = results[True]
+    weights = torch.where(batch.mask[0], 1 / batch.t[0].unsqueeze(-1), torch.zeros(())).sum().item()
+    assert loss64 == pytest.approx(weights * math.log1p(math.exp(-30.0)) / obj.normaliser.item(), rel=1e-6)
+    assert torch.all(clean64[batch.mask[0]] < 0) and torch.all(total64.abs() <= 1e-2 * clean64.abs().max())
+
+
+def test_unweighted_ablation_drops_only_the_1_over_t():
+    weighted = ParityMember(MD, 0, MaskRatio.window(0.0, 0.5))
+    ablated = dataclasses.replace(weighted, weighted=False)
+    obj = objective([weighted, ablated])
+    batch = obj.draw_batch(step=3)
+    assert torch.equal(batch.mask[0], batch.mask[1])
+    model = MLPEnsemble([0, 0], TINY.n + 1, 8)
+    losses, logits = obj.member_losses(model, batch)
+    nll = -torch.log_softmax(logits[1].double(), -1).gather(-1, batch.tokens[1].unsqueeze(-1)).squeeze(-1)
+    norm = obj.normaliser[1].item()
+    assert losses[1].item() == pytest.approx((nll * batch.mask[1]).sum().item() / norm, rel=1e-5)
+    assert losses[0].item() == pytest.approx((nll * batch.mask[1] / batch.t[1].unsqueeze(-1)).sum().item() / norm,
+                                             rel=1e-5)
+
+
+def test_parity_summary_censors_at_the_budget_and_bootstrap_finds_the_best_window():
+    import pandas as pd
+    rows = []
+    for seed in range(5):
+        for b, reach in ((0.2, 300), (0.4, 200), (1.0, None)):
+            for step in range(0, 1001, 100):
+                rows.append({"family": MLP, "run": f"MD U[0,{b}]", "objective": MD, "window": f"[0,{b}]",
+                             "seed": seed, "weighted": True, "mask_low": 0.0, "mask_high": b, "step": step,
+                             "train_acc": 1.0 if step >= 100 else 0.5,
+                             "test_acc": 0.97 if reach is not None and step >= reach + 100 * (seed % 2) else 0.5})
+    summary = parity_summary(pd.DataFrame(rows))
+    assert list(summary.columns[:8]) == ["family", "objective", "window", "seed", "steps_to_memorise",
+                                         "steps_to_generalise", "censored", "budget"]
+    uniform = summary[summary.mask_high == 1.0]
+    assert uniform.censored.all() and (uniform.steps_to_generalise == 1000).all() and (uniform.budget == 1000).all()
+    assert (summary.steps_to_memorise == 100).all() and not summary.memorise_censored.any()
+    best = best_window_bootstrap(summary)
+    assert best["best_b"] == 0.4 and best["low"] == best["high"] == 0.4

@@ -34,18 +34,21 @@ import torch
 import torch.nn.functional as F
 
 from ..ensemble import Ensemble
+from ..mlp import MLPEnsemble
 from ..mask_ratio import MaskRatio
 from ..loss import mask_tokens, md_loss_terms, sample_mask, subs_log_probs
 from ..model import DiffusionTransformer, ModelConfig
 from ..companion import figure_names
 from ..companion.outputs import cache_dir
-from ..companion.verdicts import Claim, logrank_test, share_test
+from ..companion.verdicts import Claim, gehan_test, logrank_test, share_test
 from ..data.parity import PARITY_MASK_ID, PARITY_VOCAB, ParityData, make_parity_data
 from ..theory.signal import count_masked_relevant, optimal_mask_ratio, optimal_window_upper, signal_probability
 from ..training import TrainConfig, derive_config, resolve_device, run_dir_for, train
 
 SUPERVISED = "supervised"
 MD = "md"
+MLP, TRANSFORMER = "mlp", "transformer"
+MEMORISED_ACC = 0.98        # "memorised": train accuracy >= 0.98 (not 1.0: one noisy example must not censor a run)
 
 
 @dataclass(frozen=True)
@@ -53,22 +56,33 @@ class ParityMember:
     objective: str                       # "supervised" or "md"
     seed: int
     mask_ratio: MaskRatio | None = None  # MD only
+    weighted: bool = True                # MD only: the ELBO's 1/t weight (False: the ablation, weight 1)
 
     def __post_init__(self) -> None:
         if self.objective not in (SUPERVISED, MD):
             raise ValueError(f"objective={self.objective!r}: use 'supervised' or 'md'")
         if (self.objective == MD) != (self.mask_ratio is not None):
             raise ValueError("an MD member needs a mask_ratio (e.g. MaskRatio.fixed(0.2)); a supervised one takes none")
+        if self.objective == SUPERVISED and not self.weighted:
+            raise ValueError("weighted=False is the MD 1/t-weight ablation; a supervised member has no 1/t weight")
+
+    @property
+    def window(self) -> str:
+        """The mask-ratio window label ("-" for supervised), with " unweighted" for the 1/t ablation."""
+        if self.objective == SUPERVISED:
+            return "-"
+        return self.mask_ratio.label + ("" if self.weighted else " unweighted")
 
     @property
     def label(self) -> str:
-        return SUPERVISED if self.objective == SUPERVISED else f"MD {self.mask_ratio.label}"
+        return SUPERVISED if self.objective == SUPERVISED else f"MD {self.window}"
 
 
 @dataclass(frozen=True)
 class ParityConfig:
     """Everything notebook 02 varies; each profile in PARITY_PROFILES is one of these."""
 
+    family: str = TRANSFORMER            # "transformer" (nanoGPT-style) or "mlp" (the theory's model, mlp.py)
     n: int = 20
     k: int = 4
     n_train: int = 500
@@ -76,6 +90,11 @@ class ParityConfig:
     n_layer: int = 2
     n_head: int = 4
     n_embd: int = 64
+    mlp_width: int = 256                 # MLP family: hidden width
+    init_scale: float = 1.0              # MLP family: multiplies the init std (Omnigrok lever)
+    output_scale: float = 1.0            # MLP family: alpha in logits = alpha f(x) (lazy -> rich lever)
+    float64_loss: bool = True            # log-softmax in float64 (against softmax collapse), both objectives
+    log_train_regimes: bool = True       # per-step Signal/Noise bookkeeping of the training batches
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.3
@@ -95,6 +114,8 @@ class ParityConfig:
             raise ValueError(f"k={self.k} must satisfy 1 <= k <= n={self.n}")
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
+        if self.family not in (MLP, TRANSFORMER):
+            raise ValueError(f"family={self.family!r}: use 'mlp' or 'transformer'")
         if self.window_delta is not None and not 0 < self.window_delta < optimal_mask_ratio(self.k):
             raise ValueError(f"window_delta={self.window_delta} must lie in (0, t*={optimal_mask_ratio(self.k):.3f})")
 
@@ -143,7 +164,7 @@ def member_generator(seed: int, step: int) -> torch.Generator:
 
 def stacked_forward(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """Logits [E, B, L, V] for tokens [E, B, L], from an ``Ensemble`` or a plain model (E = 1)."""
-    if isinstance(model, Ensemble):
+    if isinstance(model, (Ensemble, MLPEnsemble)):
         return model(tokens)
     if tokens.shape[0] != 1:
         raise ValueError(f"a plain model trains one member, got {tokens.shape[0]} member slices")
@@ -153,6 +174,17 @@ def stacked_forward(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tenso
 def seeded_model(cfg: ModelConfig, seed: int) -> DiffusionTransformer:
     torch.manual_seed(seed)
     return DiffusionTransformer(cfg)
+
+
+def build_model(cfg: ParityConfig, seeds: Sequence[int], ensemble: bool = True) -> torch.nn.Module:
+    """The members' model for either family; member i is initialised from seeds[i] alone."""
+    if cfg.family == MLP:
+        return MLPEnsemble(seeds, cfg.n + 1, cfg.mlp_width, PARITY_VOCAB, init_scale=cfg.init_scale,
+                           output_scale=cfg.output_scale)
+    models = [seeded_model(cfg.model_config(), s) for s in seeds]
+    if not ensemble and len(models) != 1:
+        raise ValueError("a plain (non-ensemble) transformer holds one member")
+    return Ensemble(models) if ensemble else models[0]
 
 
 # -- the objective ---------------------------------------------------------------------------------
@@ -168,10 +200,11 @@ class ParityObjective:
     """``step_fn`` and ``eval_fn`` for ``train.train`` over a list of members trained together."""
 
     def __init__(self, members: Sequence[ParityMember], data: Sequence[ParityData], batch_size: int,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", *, float64_loss: bool = True, log_train_regimes: bool = True):
         if len(members) != len(data) or not members:
             raise ValueError("need one ParityData per member")
         self.members, self.data, self.batch_size = list(members), list(data), batch_size
+        self.float64_loss, self.log_train_regimes = float64_loss, log_train_regimes
         self.device = torch.device(device)
         # batches are drawn on the CPU (from each member's CPU generator) and then moved, so a run draws
         # the same batches and masks on any device
@@ -181,6 +214,16 @@ class ParityObjective:
         is_md = torch.tensor([m.objective == MD for m in members])
         # per-member loss normaliser: MD averages over tokens (as md_loss), supervised over sequences
         self.normaliser = torch.where(is_md, batch_size * self.seq_len, batch_size).float().to(self.device)
+        self.unweighted = torch.tensor([not m.weighted for m in members]).to(self.device)
+        # held-out decomposition: one fixed mask per test sequence at t* = 1/(k+1), a function of the seed
+        # only, so every objective and window of a seed is measured on the same masks
+        heldout = []
+        for member, d in zip(self.members, self.data):
+            gen = member_generator(member.seed, 2 ** 31)   # never a training step
+            t = torch.full((self.test_seq.shape[1],), 1.0 / (d.k + 1))
+            heldout.append(ParityBatch(self.test_seq[0].new_empty(0), sample_mask((len(t), self.seq_len), t, generator=gen), t))
+        self.heldout = ParityBatch(self.test_seq.to(self.device), torch.stack([b.mask for b in heldout]).to(self.device),
+                                   torch.stack([b.t for b in heldout]).to(self.device))
 
     def draw_batch(self, step: int) -> ParityBatch:
         tokens, masks, ts = [], [], []
@@ -203,18 +246,24 @@ class ParityObjective:
         """Per-member training losses [E] and the logits [E, B, L, V] they came from."""
         noisy = mask_tokens(batch.tokens, batch.mask, PARITY_MASK_ID)
         logits = stacked_forward(model, noisy)
-        log_probs = subs_log_probs(logits.flatten(0, 1), noisy.flatten(0, 1), PARITY_MASK_ID)
-        terms = md_loss_terms(log_probs, batch.tokens.flatten(0, 1), batch.mask.flatten(0, 1), batch.t.flatten())
-        return terms.view(batch.mask.shape).sum((1, 2)) / self.normaliser, logits
+        # float64 log-softmax: in float32 a margin above ~17 nats rounds the clean token's probability to 1,
+        # so the loss reads exactly 0 and that token's gradient vanishes (softmax collapse); float64 keeps
+        # the loss and that gradient up to a margin of ~37 nats (tested), not beyond. The loss stays float64.
+        scored = logits.double() if self.float64_loss else logits
+        log_probs = subs_log_probs(scored.flatten(0, 1), noisy.flatten(0, 1), PARITY_MASK_ID)
+        weight = torch.where(self.unweighted.unsqueeze(-1), torch.ones_like(batch.t), batch.t)   # the 1/t ablation
+        terms = md_loss_terms(log_probs, batch.tokens.flatten(0, 1), batch.mask.flatten(0, 1), weight.flatten())
+        losses = terms.view(batch.mask.shape).sum((1, 2)) / self.normaliser
+        return losses, logits
 
     @torch.no_grad()
-    def decomposition(self, logits: torch.Tensor, batch: ParityBatch) -> dict[str, float]:
-        """Signal/Noise split of this batch per MD member, as sums and counts (train.py averages them)."""
+    def decomposition(self, logits: torch.Tensor, batch: ParityBatch, md_only: bool = True) -> dict[str, float]:
+        """Signal/Noise split of this batch per (MD) member, as sums and counts (train.py averages them)."""
         out: dict[str, float] = {}
         margin = (logits[..., 1] - logits[..., 0]).float()
         nll = F.cross_entropy(logits.float().flatten(0, -2), batch.tokens.flatten(), reduction="none").view(margin.shape)
         for i, (member, data) in enumerate(zip(self.members, self.data)):
-            if member.objective != MD:
+            if md_only and member.objective != MD:
                 continue
             relevant = list(data.relevant_positions)
             signal = count_masked_relevant(batch.mask[i], relevant) == 1          # [B]
@@ -230,7 +279,8 @@ class ParityObjective:
         batch = self.draw_batch(step)
         losses, logits = self.member_losses(model, batch)
         metrics = {f"loss.m{i}": v for i, v in enumerate(losses.detach().tolist())}
-        metrics |= self.decomposition(logits.detach(), batch)
+        if self.log_train_regimes:
+            metrics |= self.decomposition(logits.detach(), batch)
         return losses.sum(), metrics   # the sum: each member's gradient is its own loss's gradient
 
     @torch.no_grad()
@@ -243,8 +293,11 @@ class ParityObjective:
 
     def eval_fn(self, model: torch.nn.Module, step: int) -> dict[str, float]:
         train_acc, test_acc = self.accuracy(model, self.train_seq), self.accuracy(model, self.test_seq)
+        logits = stacked_forward(model, mask_tokens(self.heldout.tokens, self.heldout.mask, PARITY_MASK_ID))
+        heldout = self.decomposition(logits, self.heldout, md_only=False)
         return {**{f"acc_train.m{i}": v for i, v in enumerate(train_acc.tolist())},
-                **{f"acc_test.m{i}": v for i, v in enumerate(test_acc.tolist())}}
+                **{f"acc_test.m{i}": v for i, v in enumerate(test_acc.tolist())},
+                **{f"heldout_{name}": v for name, v in heldout.items()}}
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -255,7 +308,10 @@ def parity_data_for(cfg: ParityConfig, seed: int) -> ParityData:
 
 def run_key(members: Sequence[ParityMember], cfg: ParityConfig, steps: int) -> dict:
     """What a run's result depends on (the run cache is keyed by its hash)."""
-    return {"members": list(members), "model": cfg.model_config(), "train": cfg.train_config(steps),
+    model = cfg.model_config() if cfg.family == TRANSFORMER else {
+        "family": MLP, "width": cfg.mlp_width, "init_scale": cfg.init_scale, "output_scale": cfg.output_scale}
+    return {"members": list(members), "model": model, "train": cfg.train_config(steps),
+            "float64_loss": cfg.float64_loss, "log_train_regimes": cfg.log_train_regimes,
             "data": {"n": cfg.n, "k": cfg.k, "n_train": cfg.n_train, "n_test": cfg.n_test},
             "batch_size": cfg.batch_size}
 
@@ -274,15 +330,16 @@ def train_parity(members: Sequence[ParityMember], cfg: ParityConfig, steps: int 
     groups = [members] if ensemble else [[m] for m in members]
     frames = []
     for group in groups:
-        objective = ParityObjective(group, [data[m.seed] for m in group], cfg.batch_size, device)
-        models = [seeded_model(cfg.model_config(), m.seed) for m in group]
-        model = (Ensemble(models) if ensemble else models[0]).to(device)
+        objective = ParityObjective(group, [data[m.seed] for m in group], cfg.batch_size, device,
+                                    float64_loss=cfg.float64_loss, log_train_regimes=cfg.log_train_regimes)
+        model = build_model(cfg, [m.seed for m in group], ensemble).to(device)
         run_dir = run_dir_for(cache_dir("runs"), "parity", run_key(group, cfg, steps)
                               | {"ensemble": ensemble}) if cache else None
         result = train(model, objective.step_fn, cfg.train_config(steps), eval_fn=objective.eval_fn,
                        run_dir=run_dir, desc=f"{desc} ({len(group)} run{'s' * (len(group) > 1)})",
                        progress=progress)
-        frames.append(tidy_metrics(result.metrics, group, cfg.k, cfg.batch_size))
+        frames.append(tidy_metrics(result.metrics, group, cfg.k, cfg.batch_size).assign(
+            family=cfg.family, seconds=result.seconds))
     out = pd.concat(frames, ignore_index=True)
     return out
 
@@ -307,8 +364,10 @@ def tidy_metrics(wide: pd.DataFrame, members: Sequence[ParityMember], k: int, ba
         cols = per_member[i]
         signal_count = get(cols, "train_signal_count")
         noise_count = get(cols, "train_noise_count")
+        heldout_signal, heldout_noise = get(cols, "heldout_signal_count"), get(cols, "heldout_noise_count")
         frame = pd.DataFrame({
             "step": wide["step"], "objective": member.objective, "seed": member.seed, "run": member.label,
+            "window": member.window, "weighted": member.weighted,
             "mask_low": member.mask_ratio.low if member.mask_ratio else np.nan,
             "mask_high": member.mask_ratio.high if member.mask_ratio else np.nan,
             "train_acc": cols["acc_train"], "test_acc": cols["acc_test"],
@@ -316,6 +375,8 @@ def tidy_metrics(wide: pd.DataFrame, members: Sequence[ParityMember], k: int, ba
             "signal_loss": get(cols, "train_signal_nll_sum") / signal_count.where(signal_count > 0),
             "signal_fraction": signal_count / batch_size,
             "noise_sq_margin": get(cols, "train_noise_sq_margin_sum") / noise_count.where(noise_count > 0),
+            "heldout_signal_loss": get(cols, "heldout_signal_nll_sum") / heldout_signal.where(heldout_signal > 0),
+            "heldout_noise_sq_margin": get(cols, "heldout_noise_sq_margin_sum") / heldout_noise.where(heldout_noise > 0),
             "p_signal": member.mask_ratio.expectation(lambda t: signal_probability(t, k)) if member.mask_ratio
             else np.nan,
         })
@@ -346,6 +407,57 @@ def grokking_summary(metrics: pd.DataFrame, target_acc: float = 0.95) -> pd.Data
                      "final_test_acc": curve.sort_values("step")["test_acc"].iloc[-1],
                      "max_steps": curve["step"].max()})
     return pd.DataFrame(rows)
+
+
+def parity_summary(metrics: pd.DataFrame, target_acc: float = 0.95) -> pd.DataFrame:
+    """One row per (family, objective, window, seed): the censored times of ``02_parity_summary.csv``.
+
+    steps_to_memorise: first evaluated step with train accuracy >= MEMORISED_ACC (0.98);
+    steps_to_generalise: first with test accuracy >= ``target_acc``. A time not reached within the budget
+    (the run's last step) is recorded as the budget with its ``*censored`` flag set: censored, neither a
+    success nor a failure. ``gap`` = generalise - memorise (a lower bound when generalising is censored).
+    """
+    rows = []
+    for (family, run, seed), curve in metrics.groupby(["family", "run", "seed"], sort=False):
+        budget = float(curve["step"].max())
+        memorise = first_step_reaching(curve, "train_acc", MEMORISED_ACC)
+        generalise = first_step_reaching(curve, "test_acc", target_acc)
+        at_memorise = curve.loc[curve.step == memorise, "test_acc"]
+        rows.append({"family": family, "objective": curve["objective"].iloc[0], "window": curve["window"].iloc[0],
+                     "seed": seed, "steps_to_memorise": min(memorise, budget),
+                     "steps_to_generalise": min(generalise, budget), "censored": not np.isfinite(generalise),
+                     "budget": budget, "memorise_censored": not np.isfinite(memorise),
+                     "weighted": bool(curve["weighted"].iloc[0]), "run": run,
+                     "mask_low": curve["mask_low"].iloc[0], "mask_high": curve["mask_high"].iloc[0],
+                     "gap": min(generalise, budget) - min(memorise, budget),
+                     "test_acc_at_memorise": float(at_memorise.iloc[0]) if len(at_memorise) else np.nan,
+                     "final_test_acc": curve.sort_values("step")["test_acc"].iloc[-1]})
+    return pd.DataFrame(rows)
+
+
+def censored_times(rows: pd.DataFrame, event: str = "generalise") -> tuple[np.ndarray, np.ndarray]:
+    """(times, reached) of a ``parity_summary`` slice, for ``gehan_test`` / ``logrank_test``."""
+    flag = "censored" if event == "generalise" else "memorise_censored"
+    return rows[f"steps_to_{event}"].to_numpy(float), ~rows[flag].to_numpy(bool)
+
+
+def best_window_bootstrap(sweep: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict:
+    """The U[0, b] with the smallest mean censored time to generalise (censored runs count as the budget, a
+    conservative choice), and a bootstrap interval of that argmin b, resampling seeds within each window."""
+    anchored = sweep[(sweep.mask_low == 0) & (sweep.mask_high > 0) & sweep.weighted]
+    groups = {b: g.steps_to_generalise.to_numpy(float) for b, g in anchored.groupby("mask_high")}
+    if len(groups) < 2:
+        return {"best_b": np.nan, "low": np.nan, "high": np.nan, "n_windows": len(groups)}
+    uppers = np.array(sorted(groups))
+    means = np.array([groups[b].mean() for b in uppers])
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_boot):
+        resampled = [rng.choice(groups[b], len(groups[b])).mean() for b in uppers]
+        boot.append(uppers[int(np.argmin(resampled))])
+    low, high = np.quantile(boot, [0.025, 0.975])
+    return {"best_b": float(uppers[int(np.argmin(means))]), "low": float(low), "high": float(high),
+            "n_windows": len(uppers), "means": dict(zip(uppers.tolist(), means.tolist()))}
 
 
 def _steps(values) -> str:

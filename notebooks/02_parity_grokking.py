@@ -125,6 +125,18 @@ all_summary.groupby(["family", "objective", "window"], sort=False).agg(
     generalised=("censored", lambda c: int((~c).sum())), median_steps=("steps_to_generalise", "median"))
 
 # %% [markdown]
+# ### The weight-decay lever
+#
+# The same supervised and MD-at-$t^*$ runs with weight decay 0 for both objectives (the paper argues that the
+# Noise regime regularises MD without weight decay), next to the main runs.
+
+# %%
+levers.groupby(["objective", "window", "weight_decay"], sort=False).agg(
+    seeds=("seed", "size"), memorised=("memorise_censored", lambda c: int((~c).sum())),
+    generalised=("censored", lambda c: int((~c).sum())), median_steps=("steps_to_generalise", "median"),
+    median_final_test=("final_test_acc", "median"))
+
+# %% [markdown]
 # ## (a) Accuracy vs step and the grokking gap per seed
 #
 # Left: supervised and MD at $t^*$ (dashed train, solid test; thin lines are seeds). Right: per seed, the span from
@@ -261,7 +273,7 @@ explore(draw_curves,
 # (binomial), MD vs supervised and $U[0, t_1]$ vs $U[0, 1]$ by Gehan's censored test, with and without $1/t$.
 
 # %%
-claims_data = experiment.parity_claims(summary, metrics, cfg)
+claims_data = experiment.parity_claims(summary, metrics, cfg) + [experiment.lever_claim(levers, cfg)]
 if run_transformer:
     claims_data += experiment.parity_claims(summaries[-1], tf_metrics, tf_cfg)[:3]
 out.claims("02_parity_grokking", claims_data)

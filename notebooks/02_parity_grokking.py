@@ -190,7 +190,7 @@ if run_transformer:
 
 # %%
 shown = ["-", cfg.md_ratio().label, "[0,1]"]
-runs = metrics[metrics.window.isin(shown) & (metrics.step > 0)]
+runs = metrics[metrics.window.isin(shown) & (metrics.step > 0)].replace({"window": {"-": "supervised"}})
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
 sns.lineplot(runs, x="step", y="heldout_signal_loss", hue="window", units="seed", estimator=None, lw=0.8, ax=axes[0])
 axes[0].axhline(np.log(2), color="grey", ls=":", lw=1)
@@ -211,11 +211,15 @@ plt.show()
 # %%
 sweep = summary[summary.objective == "md"]
 best = experiment.best_window_bootstrap(summary)
-fig, ax = plt.subplots(figsize=(8.5, 4.6), layout="constrained")
+fig, (ax, ax_final) = plt.subplots(1, 2, figsize=(14, 4.6), layout="constrained")
 for weighted, color, dx in ((True, "tab:blue", 0.0), (False, "tab:red", 0.01)):
     rows = sweep[(sweep.mask_low == 0) & (sweep.mask_high > 0) & (sweep.weighted == weighted)]
     if not len(rows):
         continue
+    ax_final.scatter(rows.mask_high + dx, rows.final_test_acc, s=20, color=color, alpha=0.7)
+    finals = rows.groupby("mask_high").final_test_acc.median()
+    ax_final.plot(finals.index + dx, finals.values, "-", color=color,
+                  label="1/t weight" if weighted else "no 1/t weight")
     ax.scatter(rows.mask_high + dx, rows.steps_to_generalise, s=26, edgecolors=color,
                facecolors=np.where(rows.censored, "white", color), zorder=3)
     means = rows.groupby("mask_high").steps_to_generalise.mean()
@@ -230,11 +234,19 @@ if np.isfinite(best["best_b"]):
 ax.set(xlabel="window upper end b  (t ~ U[0, b])", ylabel="steps to 95% test (censored at the budget)",
        title=f"Window sweep, MLP, k = {cfg.k}")
 ax.legend(fontsize=8)
+fixed_final = sweep[sweep.window == mdlm.MaskRatio.fixed(t_star).label].final_test_acc
+ax_final.axhline(fixed_final.median(), color="tab:green", label=f"fixed t*: median {fixed_final.median():.2f}")
+ax_final.axvline(t1_theory, color="k", ls="--", lw=1)
+ax_final.set(xlabel="window upper end b", ylabel=f"test accuracy at the budget ({cfg.steps} steps)",
+             title="where runs are censored: test accuracy at the budget")
+ax_final.legend(fontsize=8)
 out.figure(fig, figure_names.PARITY_WINDOW_SWEEP)
 plt.show()
+print("empirical best b:", "none (every U[0, b] run censored)" if not np.isfinite(best["best_b"]) else
+      f"{best['best_b']:g}, 95% bootstrap [{best['low']:g}, {best['high']:g}]", f"vs theory t1 = {t1_theory:.3f}")
 sweep_table = sweep.groupby("window", sort=False).agg(
     seeds=("seed", "size"), reached=("censored", lambda c: int((~c).sum())),
-    mean_steps=("steps_to_generalise", "mean")).reset_index()
+    mean_steps=("steps_to_generalise", "mean"), median_final_test=("final_test_acc", "median")).reset_index()
 out.table(sweep_table, "02_parity_window_sweep")
 sweep_table
 

@@ -2,6 +2,7 @@ import dataclasses
 import math
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
@@ -211,3 +212,4 @@ def test_parity_summary_censors_at_the_budget_and_bootstrap_finds_the_best_windo
     assert (summary.steps_to_memorise == 100).all() and not summary.memorise_censored.any()
     best = best_window_bootstrap(summary)
     assert best["best_b"] == 0.4 and best["low"] == best["high"] == 0.4
+    assert np.isnan(best_window_bootstrap(uniform)["best_b"])      # every run censored: no best window

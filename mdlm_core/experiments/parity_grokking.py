@@ -483,7 +483,7 @@ def best_window_bootstrap(sweep: pd.DataFrame, n_boot: int = 2000, seed: int = 0
     conservative choice), and a bootstrap interval of that argmin b, resampling seeds within each window."""
     anchored = sweep[(sweep.mask_low == 0) & (sweep.mask_high > 0) & sweep.weighted]
     groups = {b: g.steps_to_generalise.to_numpy(float) for b, g in anchored.groupby("mask_high")}
-    if len(groups) < 2:
+    if len(groups) < 2 or anchored.censored.all():   # all at the budget: no window is faster, no best b
         return {"best_b": np.nan, "low": np.nan, "high": np.nan, "n_windows": len(groups)}
     uppers = np.array(sorted(groups))
     means = np.array([groups[b].mean() for b in uppers])

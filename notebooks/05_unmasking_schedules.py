@@ -437,4 +437,4 @@ claims = [
                "05_zhao_fig2b_kl_vs_TC",
                "at large TC the equal-size schedule wins: its rounds of L/K tokens cap E[KL] at (L/K - 1) log q whatever TC"),
 ]
-out.claims("05_unmasking_schedules", claims)
+interactive.show_claims(out.claims("05_unmasking_schedules", claims))

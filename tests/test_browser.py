@@ -193,10 +193,11 @@ def test_notebook_in_jupyterlab(lab, browser, notebook):
             assert image, f"{notebook.name}: explorer {i} shows no plot"
             explorer = page.locator(".widget-interact").nth(i)
             explorer.scroll_into_view_if_needed()
-            handle = explorer.locator(".widget-slider .noUi-handle").first
+            handle = explorer.locator(".noUi-handle").first
             handle.focus()
+            at_max = float(handle.get_attribute("aria-valuenow")) >= float(handle.get_attribute("aria-valuemax"))
             for _ in range(3):
-                handle.press("ArrowRight")
+                handle.press("ArrowLeft" if at_max else "ArrowRight")
             page.wait_for_function(f"""() => {{ const e = document.querySelectorAll('.widget-interact')[{i}];
                 const img = e && e.querySelector('img'); return img && img.src && img.src !== {image!r}; }}""",
                                    timeout=REDRAW_S * 1000)

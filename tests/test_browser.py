@@ -1,10 +1,12 @@
 """JupyterLab as a researcher meets it, in a real browser (Playwright driving Debian's Chromium).
 
 One JupyterLab server on 127.0.0.1 serves the checkout. For every numbered notebook the test opens
-``/lab/tree/notebooks/NN_x.py`` (what a double-click does), asserts it opened as a notebook, not as text, and
-that it is not marked modified (closing it asks nothing); reopens it, runs every cell at the smoke profile,
-asserts no cell output is an error, moves one slider in every explorer (ipywidgets ``interactive``) and asserts
-that the explorer's plot image changes; finally discards the run and checks the ``.py`` is byte-identical.
+``/lab/tree/notebooks/NN_x.py`` (what a double-click does), asserts it opened as a notebook, not as text,
+adds ``profile = "smoke"`` to its parameters cell, runs every cell, asserts no cell output is an error, moves
+one slider in every explorer (ipywidgets ``interactive``) and asserts that the explorer's plot image changes;
+finally undoes the profile edit, saves, checks the ``.py`` is byte-identical and that closing asks nothing.
+(Opening already marks a notebook modified: JupyterLab adds the kernel's language_info, which jupytext.toml
+keeps out of the .py.)
 
 Needs ``playwright`` (pip, dev extras) and ``/usr/bin/chromium`` (Debian's ``chromium``; ``.ci/run`` installs it,
 never ``playwright install``). Without them the test is skipped with the command that fixes it.
@@ -198,9 +200,12 @@ def test_notebook_in_jupyterlab(lab, browser, notebook):
             at_max = float(handle.get_attribute("aria-valuenow")) >= float(handle.get_attribute("aria-valuemax"))
             for _ in range(3):
                 handle.press("ArrowLeft" if at_max else "ArrowRight")
-            page.wait_for_function(f"""() => {{ const e = document.querySelectorAll('.widget-interact')[{i}];
-                const img = e && e.querySelector('img'); return img && img.src && img.src !== {image!r}; }}""",
-                                   timeout=REDRAW_S * 1000)
+            try:
+                page.wait_for_function(f"""() => {{ const e = document.querySelectorAll('.widget-interact')[{i}];
+                    const img = e && e.querySelector('img'); return img && img.src && img.src !== {image!r}; }}""",
+                                       timeout=REDRAW_S * 1000)
+            except playwright_api.TimeoutError:
+                pytest.fail(f"{notebook.name}: explorer {i} did not redraw within {REDRAW_S} s of a slider move")
 
         # 4. undo the profile edit and save: the .py is byte-identical (header included); closing asks nothing
         page.evaluate(f"""() => {{ const c = {CURRENT}.content.model.cells.get({tagged});
@@ -211,5 +216,7 @@ def test_notebook_in_jupyterlab(lab, browser, notebook):
         assert not close_current(page), f"closing the saved {notebook.name} asked to save"
     finally:
         page.close()
+        if notebook.read_bytes() != source:   # never leave a test's edit in the checkout
+            notebook.write_bytes(source)
     comm_errors = [m for m in console_errors if "Exception opening new comm" in m]
     assert not comm_errors, f"{notebook.name}: {len(comm_errors)} comm errors in the browser console"

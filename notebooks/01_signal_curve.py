@@ -3,7 +3,7 @@
 #   jupytext:
 #     formats: py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -158,7 +158,7 @@ summary.round(4)
 
 # %%
 claims = experiment.signal_curve_claims(mc_table, k, cfg)
-out.claims("01_signal_curve", claims)
+interactive.show_claims(out.claims("01_signal_curve", claims))
 
 # %% [markdown]
 # ## Explore

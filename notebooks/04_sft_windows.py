@@ -3,7 +3,7 @@
 #   jupytext:
 #     formats: py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -59,7 +59,7 @@ import pandas as pd
 import seaborn as sns
 
 import mdlm_core as mdlm
-from mdlm_core.companion import Outputs, config_for_profile, figure_names
+from mdlm_core.companion import Outputs, config_for_profile, figure_names, interactive
 from mdlm_core.experiments import sft_windows as experiment
 
 out = Outputs(profile)   # where this run's figures, tables and claims go
@@ -162,6 +162,14 @@ out.figure(fig, figure_names.SFT_TRAINING_CURVES)
 plt.show()
 
 # %% [markdown]
+# ### Explore the training curves
+# In JupyterLab: pick a task and the windows to compare, and slide the last step shown. Run headless
+# (reproduce.sh, nbval) it draws every window of the first task once.
+
+# %%
+interactive.sft_curves_explorer(results.metrics)
+
+# %% [markdown]
 # ## What the models answer
 #
 # A few answers per task from the first seed of the standard and the high-noise window.
@@ -181,5 +189,4 @@ show.groupby(["task", "window"]).head(3)
 
 # %%
 claims = experiment.sft_claims(runs, cfg, results.correct)
-out.claims("04_sft_windows", claims)
-pd.DataFrame(claims)
+interactive.show_claims(out.claims("04_sft_windows", claims))

@@ -3,7 +3,7 @@
 #   jupytext:
 #     formats: py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -338,5 +338,4 @@ results = experiment.ScheduleResults(
     bounds=bounds, breaking_rounds=breaking, breaking_scan=k_scan, slopes_fig2a=slopes_a, slopes_fig2b=slopes_b,
     kl_at_fig2b=kl_at_k2, wins=wins)
 claims = experiment.unmasking_schedules_claims(results)
-out.claims("05_unmasking_schedules", claims)
-pd.DataFrame([c.to_dict() for c in claims])[["claim", "paper", "ours", "verdict"]]
+interactive.show_claims(out.claims("05_unmasking_schedules", claims))

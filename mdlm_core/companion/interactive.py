@@ -1,8 +1,9 @@
-"""Live controls for exploring the notebooks in JupyterLab (ipywidgets), with a static fallback.
+"""Live controls for exploring the notebooks in JupyterLab (ipywidgets), with a static fallback, and the
+claims-table display the notebooks share.
 
-Each explorer has one drawing function that both paths call, so the static figure a headless run
-(papermill, nbval, ``reproduce.sh``, which set ``MDLM_HEADLESS=1``) produces is exactly the first frame
-a reader sees in JupyterLab before touching a slider.
+Each explorer has one drawing function that both paths call, with its defaults snapped to the sliders' grid, so
+the static figure a headless run (papermill, nbval, ``reproduce.sh``, which set ``MDLM_HEADLESS=1``) produces
+is exactly the first frame a reader sees in JupyterLab before touching a slider.
 """
 
 from __future__ import annotations
@@ -29,15 +30,33 @@ def is_headless() -> bool:
     return False
 
 
-def explore(draw: Callable[..., plt.Figure], controls: dict, defaults: dict):
+def snap(value: float, step: float, start: float = 0.0) -> float:
+    """``value`` on a slider's grid (start + n step), as the slider itself would hold it."""
+    return round(start + round((value - start) / step) * step, 10)
+
+
+def show_claims(claims):
+    """A claims table (``Outputs.claims``' DataFrame) shown whole: every row and column, long text wrapped,
+    no pandas truncation ("..."). Returns a pandas Styler, which notebooks display as the cell's value."""
+    table = claims.reset_index(drop=True)
+    wrap = [{"selector": "th, td", "props": "white-space: pre-wrap; word-break: break-word; text-align: left; "
+                                            "vertical-align: top; max-width: 32em; min-width: 4em"}]
+    return (table.style.hide(axis="index").format(precision=3, na_rep="")
+            .set_table_styles(wrap).set_table_attributes('class="mdlm-claims"'))
+
+
+def explore(draw: Callable[..., plt.Figure], controls: dict, defaults: dict, link: Callable[[dict], None] | None = None):
     """Draw once with ``defaults`` when headless; otherwise return an ipywidgets ``interactive`` that
-    redraws ``draw(**values)`` whenever a control (name -> widget) changes."""
+    redraws ``draw(**values)`` whenever a control (name -> widget) changes. ``link(controls)`` ties slider
+    ranges to each other (for example K <= L) before the first frame."""
     if is_headless():
         draw(**defaults)
         plt.show()
         return None
     import ipywidgets as widgets
 
+    if link is not None:
+        link(controls)
     for name, widget in controls.items():
         if isinstance(widget, widgets.ValueWidget):
             widget.value = defaults[name]
@@ -53,30 +72,37 @@ def draw_signal_window(k: int = 6, window: tuple[float, float] = (0.0, 0.246)) -
     """P_S(t) for one k with a training window shaded and its average signal annotated."""
     t0, t1 = sorted(window)
     t = np.linspace(0, 1, 401)
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
     ax.plot(t, signal_probability(t, k), color="C0", label=rf"$P_S(t)$, k = {k}")
-    ax.axvspan(t0, t1, color="C1", alpha=0.25, label=f"window U[{t0:.2f}, {t1:.2f}]")
+    ax.axvspan(t0, t1, color="C1", alpha=0.25, label=f"window U[{t0:.3f}, {t1:.3f}]")
     avg = window_average_signal(t0, t1, k)
     ax.hlines(avg, t0, t1, color="C1", lw=2.5, label=f"window average = {avg:.3f}")
     ax.axvline(optimal_mask_ratio(k), color="k", ls=":", lw=1, label=f"t* = {optimal_mask_ratio(k):.3f}")
     best = optimal_window_upper(k)
-    ax.set(xlabel="mask ratio t", ylabel="probability", ylim=(0, 0.55),
-           title=f"U[0, 1] gives {window_average_signal(0, 1, k):.3f}; best U[0, t1] is U[0, {best:.3f}] "
-                 f"with {window_average_signal(0, best, k):.3f}")
+    ax.set(xlabel="mask ratio t", ylabel=r"Signal-regime probability $P_S(t)$", ylim=(0, 0.55))
+    ax.set_title(f"k = {k}: U[0, 1] gives {window_average_signal(0, 1, k):.3f}\n"
+                 f"best U[0, t1] is U[0, {best:.3f}] with {window_average_signal(0, best, k):.3f}", fontsize=10)
     ax.legend(loc="upper right", fontsize=8)
     return fig
 
 
+WINDOW_STEP = 0.001  # fine enough that the snapped optimum t1 ~ 0.246 gives the title's average to 3 decimals
+
+
 def signal_window_explorer(k: int = 6, window: tuple[float, float] = (0.0, 0.246)):
-    """Sliders for k and the mask-ratio window over the signal curve (notebook 01)."""
+    """Sliders for k and the two ends of the mask-ratio window over the signal curve (notebook 01)."""
+    t0, t1 = (snap(x, WINDOW_STEP) for x in sorted(window))
     controls = {}
     if not is_headless():
         import ipywidgets as widgets
 
-        controls = {"k": widgets.IntSlider(min=1, max=16, description="k"),
-                    "window": widgets.FloatRangeSlider(min=0.0, max=1.0, step=0.005, description="window",
-                                                       readout_format=".3f")}
-    return explore(draw_signal_window, controls, {"k": k, "window": tuple(window)})
+        slider = dict(min=0.0, max=1.0, step=WINDOW_STEP, readout_format=".3f", continuous_update=False,
+                      style={"description_width": "6em"}, layout=widgets.Layout(width="30em"))
+        controls = {"k": widgets.IntSlider(min=1, max=16, description="k", style={"description_width": "6em"},
+                                           layout=widgets.Layout(width="30em")),
+                    "t0": widgets.FloatSlider(description="window from", **slider),
+                    "t1": widgets.FloatSlider(description="window to", **slider)}
+    return explore(lambda k, t0, t1: draw_signal_window(k, (t0, t1)), controls, {"k": k, "t0": t0, "t1": t1})
 
 
 EXPLORER_SCHEDULES = ("tc", "dtc", "equal", "cosine")
@@ -107,14 +133,73 @@ def draw_schedule_comparison(length: int = 200, rounds: int = 40, codimension: i
 
 
 def schedule_explorer(length: int = 200, rounds: int = 40, codimension: int = 5, alphabet: int = 2048):
-    """Sliders for L, K and the code's codimension L - d over the schedules of notebook 05."""
+    """Sliders for L, K and the code's codimension L - d over the schedules of notebook 05. K's range follows
+    L (K <= L) and so does the codimension's (L - d < L): moving L clamps them, and the titles say what is drawn."""
+    if not 10 <= length <= 2000 or not 1 <= rounds <= length or not 1 <= codimension < length:
+        raise ValueError(f"schedule_explorer needs 1 <= K <= L and 1 <= L - d < L; got L = {length}, K = {rounds}, "
+                         f"L - d = {codimension}")
+    length = int(snap(length, 10, 10))  # the L slider's grid
     controls = {}
     if not is_headless():
         import ipywidgets as widgets
 
-        controls = {"length": widgets.IntSlider(min=10, max=2000, step=10, description="L"),
-                    "rounds": widgets.IntSlider(min=1, max=2000, description="K"),
-                    "codimension": widgets.IntSlider(min=1, max=1999, description="L - d"),
+        style, layout = {"description_width": "4em"}, widgets.Layout(width="34em")
+        controls = {"length": widgets.IntSlider(min=10, max=2000, step=10, description="L", continuous_update=False,
+                                                style=style, layout=layout),
+                    "rounds": widgets.IntSlider(min=1, max=length, description="K", continuous_update=False,
+                                                style=style, layout=layout),
+                    "codimension": widgets.IntSlider(min=1, max=length - 1, description="L - d",
+                                                     continuous_update=False, style=style, layout=layout),
                     "alphabet": widgets.fixed(alphabet)}
+
+    def follow_length(controls):
+        def on_length(change):
+            controls["rounds"].max = change["new"]            # ipywidgets clamps the value with the range
+            controls["codimension"].max = change["new"] - 1
+
+        controls["length"].observe(on_length, names="value")
+
     return explore(draw_schedule_comparison, controls,
-                   {"length": length, "rounds": rounds, "codimension": codimension, "alphabet": alphabet})
+                   {"length": length, "rounds": rounds, "codimension": codimension, "alphabet": alphabet},
+                   link=follow_length)
+
+
+def draw_sft_curves(metrics, task: str, windows: tuple[str, ...], last_step: int) -> plt.Figure:
+    """Mean (over seeds) eval accuracy of ``task`` and SFT loss against step for the chosen windows."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    shown = metrics[metrics.window.isin(windows) & (metrics.step <= last_step)]
+    curves = shown.groupby(["window", "step"], as_index=False).mean(numeric_only=True)
+    for i, window in enumerate(windows):
+        sub = curves[curves.window == window]
+        ax.plot(sub.step, sub[f"{task}_acc"], marker="o", ms=3, color=f"C{i}", label=window)
+        sub = sub[sub.step > 0]
+        ax2.plot(sub.step, sub.train_loss, color=f"C{i}", label=window)
+    n_seeds = metrics.seed.nunique() if "seed" in metrics else 1
+    ax.set(xlabel="SFT step", ylabel=f"{task} accuracy", title=f"{task}: eval accuracy (mean of {n_seeds} seeds)")
+    ax2.set(xlabel="SFT step", ylabel="SFT loss on its own window", yscale="log", title="training loss")
+    ax.legend(fontsize=8, title="window")
+    return fig
+
+
+def sft_curves_explorer(metrics):
+    """Pick a task, the windows to compare and the last step shown, over notebook 04's saved training curves
+    (the ``04_sft_training_curves`` table: window, seed, step, <task>_acc, train_loss)."""
+    tasks = [c[:-len("_acc")] for c in metrics.columns if c.endswith("_acc")]
+    windows = tuple(dict.fromkeys(metrics.window))
+    steps = sorted(metrics.step.unique())
+    if not tasks or not windows or len(steps) < 2:
+        raise ValueError("sft_curves_explorer needs the training-curves table with <task>_acc columns, windows and "
+                         "at least two logged steps (run notebook 04's training cells first)")
+    controls = {}
+    if not is_headless():
+        import ipywidgets as widgets
+
+        style, layout = {"description_width": "6em"}, widgets.Layout(width="34em")
+        controls = {"metrics": widgets.fixed(metrics),
+                    "task": widgets.Dropdown(options=tasks, description="task", style=style),
+                    "windows": widgets.SelectMultiple(options=windows, rows=min(6, len(windows)),
+                                                      description="windows", style=style),
+                    "last_step": widgets.SelectionSlider(options=steps, description="up to step",
+                                                         continuous_update=False, style=style, layout=layout)}
+    return explore(draw_sft_curves, controls,
+                   {"metrics": metrics, "task": tasks[0], "windows": windows, "last_step": steps[-1]})

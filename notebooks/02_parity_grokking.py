@@ -69,7 +69,6 @@ torch_threads = 1       # 1: the ensemble is bmm-bound and the machine is shared
 # %%
 import warnings
 
-import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -77,8 +76,7 @@ import seaborn as sns
 import torch
 
 import mdlm_core as mdlm
-from mdlm_core.companion import Outputs, config_for_profile, figure_names
-from mdlm_core.companion.interactive import explore
+from mdlm_core.companion import Outputs, config_for_profile, figure_names, interactive
 from mdlm_core.experiments import parity_grokking as experiment
 
 warnings.filterwarnings("ignore", message="There is a performance drop")
@@ -258,27 +256,7 @@ sweep_table
 # Pick a family, objective, window and seeds to see the saved curves (in JupyterLab; headless it draws the default).
 
 # %%
-def draw_curves(family, window, seeds):
-    runs = all_metrics[(all_metrics.family == family) & (all_metrics.window == window)
-                       & all_metrics.seed.isin(list(seeds))]
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for seed, curve in runs.groupby("seed"):
-        ax.plot(curve.step, curve.train_acc, ls="--", color=f"C{seed % 10}")
-        ax.plot(curve.step, curve.test_acc, color=f"C{seed % 10}", label=f"seed {seed}")
-    ax.set(title=f"{family}: {'supervised' if window == '-' else 'MD ' + window}", xlabel="step", ylabel="accuracy",
-           ylim=(0.4, 1.02))
-    if len(runs):
-        ax.legend(fontsize=8)
-    return fig
-
-
-families = sorted(all_metrics.family.unique())
-windows_seen = list(dict.fromkeys(all_metrics.window))
-seeds_seen = sorted(all_metrics.seed.unique())
-explore(draw_curves,
-        {"family": widgets.Dropdown(options=families), "window": widgets.Dropdown(options=windows_seen),
-         "seeds": widgets.SelectMultiple(options=seeds_seen)},
-        {"family": "mlp", "window": "-", "seeds": tuple(seeds_seen[:4])})
+interactive.parity_curves_explorer(all_metrics)
 
 # %% [markdown]
 # ## (d) Claims
@@ -290,4 +268,4 @@ explore(draw_curves,
 claims_data = experiment.parity_claims(summary, metrics, cfg) + [experiment.lever_claim(levers, cfg)]
 if run_transformer:
     claims_data += experiment.parity_claims(summaries[-1], tf_metrics, tf_cfg)[:3]
-out.claims("02_parity_grokking", claims_data)
+interactive.show_claims(out.claims("02_parity_grokking", claims_data))

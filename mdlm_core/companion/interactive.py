@@ -203,3 +203,45 @@ def sft_curves_explorer(metrics):
                                                          continuous_update=False, style=style, layout=layout)}
     return explore(draw_sft_curves, controls,
                    {"metrics": metrics, "task": tasks[0], "windows": windows, "last_step": steps[-1]})
+
+
+def draw_parity_curves(metrics, family: str, window: str, seeds: tuple, last_step: int) -> plt.Figure:
+    """Train (dashed) and test (solid) accuracy of the chosen parity runs, up to ``last_step``."""
+    runs = metrics[(metrics.family == family) & (metrics.window == window) & metrics.seed.isin(list(seeds))
+                   & (metrics.step <= last_step)]
+    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
+    for seed, curve in runs.groupby("seed"):
+        ax.plot(curve.step, curve.train_acc, ls="--", color=f"C{seed % 10}")
+        ax.plot(curve.step, curve.test_acc, color=f"C{seed % 10}", label=f"seed {seed}")
+    what = "supervised" if window == "supervised" or window == "-" else f"MD {window}"
+    ax.set(title=f"{family}: {what} (dashed: train, solid: test)", xlabel="step", ylabel="accuracy",
+           ylim=(0.4, 1.02), xlim=(0, last_step))
+    if len(runs):
+        ax.legend(fontsize=8, ncol=2)
+    return fig
+
+
+def parity_curves_explorer(metrics):
+    """Pick a model family, an objective / window, seeds and the last step shown, over notebook 02's saved
+    curves (the ``02_parity_metrics`` table: family, window, seed, step, train_acc, test_acc)."""
+    families = sorted(metrics.family.unique())
+    windows = tuple(dict.fromkeys(metrics.window))
+    seeds = tuple(sorted(metrics.seed.unique()))
+    steps = sorted(metrics.step.unique())
+    if not families or not windows or len(steps) < 2:
+        raise ValueError("parity_curves_explorer needs notebook 02's metrics table with family, window, seed and at "
+                         "least two logged steps (run notebook 02's training cells first)")
+    controls = {}
+    if not is_headless():
+        import ipywidgets as widgets
+
+        style, layout = {"description_width": "6em"}, widgets.Layout(width="34em")
+        controls = {"metrics": widgets.fixed(metrics),
+                    "family": widgets.Dropdown(options=families, description="family", style=style),
+                    "window": widgets.Dropdown(options=windows, description="objective", style=style),
+                    "seeds": widgets.SelectMultiple(options=seeds, value=seeds[:4], rows=min(6, len(seeds)),
+                                                    description="seeds", style=style),
+                    "last_step": widgets.SelectionSlider(options=steps, value=steps[-1], description="up to step",
+                                                         continuous_update=False, style=style, layout=layout)}
+    return explore(draw_parity_curves, controls, {"metrics": metrics, "family": families[0], "window": windows[0],
+                                                  "seeds": seeds[:4], "last_step": steps[-1]})

@@ -45,7 +45,7 @@
 # is a parameter of the next cell.
 
 # %% tags=["parameters"]
-profile = "quick"       # smoke | quick | paper
+profile = None          # smoke | quick | paper (None: $MDLM_PROFILE, else quick)
 n = None                # input bits
 k = None                # parity order |S|
 n_train = None          # size of the finite train set

@@ -336,3 +336,27 @@ def test_paper_profile_without_gpu_asks_for_allow_cpu(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "--allow-cpu" in err and "GPU" in err
     assert not (tmp_path / "build").exists()  # nothing started
+
+
+def test_figures_and_report_are_byte_stable_across_reruns(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mdlm_core.companion import Claim, Outputs
+    from mdlm_core.companion.report import build_report
+
+    monkeypatch.setenv("MDLM_FIGURES_DIR", str(tmp_path))
+    out = Outputs("smoke")
+    snapshots = []
+    for _ in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        pdf = [p for p in out.figure(fig, "01_line") if p.suffix == ".pdf"][0]
+        plt.close(fig)
+        out.claims("01_line", [Claim.derived("c", "1", "1", "checked", "01_line")])
+        report = build_report("smoke")
+        snapshots.append((pdf.read_bytes(), (report.parent / "REPORT.html").read_bytes()))
+    assert b"/CreationDate" not in snapshots[0][0]
+    assert snapshots[0] == snapshots[1]

@@ -240,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root.resolve()
     os.environ.setdefault(HEADLESS_ENV, "1")  # interactive explorers draw their static frame
     os.environ[PROFILE_ENV] = profile
+    os.environ.setdefault(FIGURES_ENV, str(root / "figures"))  # this checkout's figures, whatever the cwd
     if args.fetch_data:
         os.environ.setdefault(FETCH_ENV, "1")  # the loaders (in the kernel) download a missing data set
     try:
@@ -260,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, partial(_interrupted, nb, root))
         status = run_notebook(nb, root, profile, args.force)
         print(f"{status} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     claims = load_claims(profile)
     report = build_report(profile, claims=claims)
     if profile == DEFAULT_PROFILE and not args.only:

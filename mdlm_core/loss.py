@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .mask_ratio import MaskRatio
+from .mask_ratio import MIN_MASK_RATIO, MaskRatio
 
 
 def sample_mask(shape: tuple[int, int], t: torch.Tensor, generator: torch.Generator | None = None,
@@ -79,6 +79,44 @@ class MDLossOutput:
     logits: torch.Tensor  # [n_masked, V] logits at the masked positions (row-major order)
 
 
+def _check_tokens(model: torch.nn.Module, tokens: torch.Tensor, mask_id: int) -> int | None:
+    """Shape, dtype and mask_id checks (no device sync); returns the model's vocabulary size if it has one."""
+    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype.is_floating_point \
+            or tokens.dtype == torch.bool:
+        shape = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+        dtype = tokens.dtype if isinstance(tokens, torch.Tensor) else None
+        raise ValueError(f"tokens must be a [batch, length] integer tensor of token ids, got {shape} {dtype}: "
+                         "pass ids as torch.long (e.g. tokens.long(), tokens.unsqueeze(0) for one sequence)")
+    if tokens.numel() == 0:
+        raise ValueError(f"tokens {tuple(tokens.shape)} is an empty batch: the loss of no tokens is undefined; "
+                         "pass at least one sequence of length >= 1")
+    vocab = getattr(getattr(model, "cfg", None), "vocab_size", None)
+    if vocab is not None and mask_id < vocab:
+        raise ValueError(f"mask_id={mask_id} is inside the vocabulary (0..{vocab - 1}), so MASK would be a real token: "
+                         f"use mask_id = model.cfg.mask_id = {vocab}")
+    return vocab
+
+
+def _check_values(tokens: torch.Tensor, t: torch.Tensor, mask_id: int, vocab: int | None) -> None:
+    """Token id range and mask ratios, read back in one device sync per call."""
+    t = torch.as_tensor(t)
+    if t.shape != (tokens.shape[0],):
+        raise ValueError(f"t has shape {tuple(t.shape)}; pass one mask ratio per sequence, shape ({tokens.shape[0]},)")
+    lo_id, hi_id, lo_t, hi_t, nan_t = torch.stack([
+        tokens.min().double(), tokens.max().double(), t.min().double(), t.max().double(),
+        t.isnan().any().double()]).tolist()
+    if nan_t or lo_t < MIN_MASK_RATIO * (1 - 1e-6) or hi_t > 1:
+        raise ValueError(f"mask ratios t must lie in [{MIN_MASK_RATIO}, 1] (the 1/t weight explodes below the floor "
+                         f"and t > 1 is not a probability), got min {lo_t}, max {hi_t}{' and NaN' if nan_t else ''}: "
+                         "draw t from a MaskRatio or clamp it to that range")
+    limit = mask_id if vocab is None else vocab
+    if lo_id < 0 or hi_id >= limit:
+        found = "the MASK id" if hi_id == mask_id else f"id {int(hi_id) if hi_id >= limit else int(lo_id)}"
+        raise ValueError(f"tokens hold {found}, outside the real vocabulary 0..{limit - 1}: clean tokens (including "
+                         "prompt and visible tokens) must be real ids; md_loss inserts MASK itself, and ids must be "
+                         "produced by the same tokenizer as the model's vocab_size")
+
+
 def md_loss(model: torch.nn.Module, tokens: torch.Tensor, mask_ratio: MaskRatio, mask_id: int,
             generator: torch.Generator | None = None, maskable: torch.Tensor | None = None,
             t: torch.Tensor | None = None) -> MDLossOutput:
@@ -88,10 +126,12 @@ def md_loss(model: torch.nn.Module, tokens: torch.Tensor, mask_ratio: MaskRatio,
     masked positions: under SUBS unmasked positions contribute exactly 0, so this equals the full
     ``md_loss_terms(subs_log_probs(...))`` computation at a fraction of the cost.
     """
+    vocab = _check_tokens(model, tokens, mask_id)
     batch, length = tokens.shape
     if t is None:
         rng_device = generator.device if generator is not None else tokens.device
         t = mask_ratio.sample(batch, generator=generator, device=rng_device).to(tokens.device)
+    _check_values(tokens, t, mask_id, vocab)
     mask = sample_mask((batch, length), t, generator=generator, maskable=maskable)
     logits = model(mask_tokens(tokens, mask, mask_id), t=t, output_mask=mask)
     nll = F.cross_entropy(logits.float(), tokens[mask], reduction="none")

@@ -33,6 +33,10 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
             raise ValueError(f"vocab_size={self.vocab_size} must be >= 2")
+        for name in ("n_head", "n_embd", "mlp_ratio"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1 (a model needs at least one attention "
+                                 "head, one embedding dimension and a hidden MLP layer): pass a positive value")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
         if self.block_size < 1 or self.n_layer < 1:

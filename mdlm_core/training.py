@@ -49,8 +49,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.eval_every < 1:
             raise ValueError("steps and eval_every must be >= 1")
-        if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError("lr must be > 0 and min_lr_ratio in [0, 1]")
+        if not math.isfinite(self.lr) or self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"lr={self.lr} must be a finite number > 0 and min_lr_ratio={self.min_lr_ratio} in [0, 1]")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps={self.warmup_steps} must be >= 0 (0 means no warm-up)")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule={self.schedule!r}: use 'cosine' or 'constant'")
 
@@ -138,6 +140,28 @@ def run_dir_for(root: str | Path, name: str, config: Any) -> Path:
     return path
 
 
+TRAIN_CONFIG = "train_config.json"
+_BOOKKEEPING = {"checkpoint_every"}  # fields that do not change what a run computes
+
+
+def _check_run_config(run_dir: Path, cfg: TrainConfig, writer: bool) -> None:
+    """A run_dir holds one run: refuse to resume or reuse it under a different TrainConfig (the difference is
+    shown); record the config on first use."""
+    saved_path = run_dir / TRAIN_CONFIG
+    current = {k: v for k, v in _jsonable(cfg).items() if k not in _BOOKKEEPING}
+    if saved_path.exists():
+        saved = {k: v for k, v in json.loads(saved_path.read_text()).items() if k not in _BOOKKEEPING}
+        if saved != current:
+            diff = ", ".join(f"{k}: saved {saved.get(k)!r} vs now {current.get(k)!r}"
+                             for k in sorted(saved.keys() | current.keys()) if saved.get(k) != current.get(k))
+            raise ValueError(f"run_dir {run_dir} holds a run trained with a different TrainConfig ({diff}): pass a "
+                             "fresh run_dir (run_dir_for(root, name, config) names one per configuration) or delete "
+                             "this one to retrain")
+    elif writer:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(saved_path, json.dumps(_jsonable(cfg), indent=2, sort_keys=True) + "\n")
+
+
 @dataclass
 class TrainResult:
     metrics: pd.DataFrame   # one row per evaluation: step, lr, train_* means since the last row, eval metrics
@@ -206,6 +230,8 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
     run_dir = Path(run_dir) if run_dir is not None else None
     rank, world = distributed_rank_and_size()
     verbose = progress and rank == 0
+    if run_dir is not None:
+        _check_run_config(run_dir, cfg, writer=rank == 0)
     if run_dir is not None and (run_dir / FINAL).exists():
         final = load_checkpoint(run_dir / FINAL)
         model.load_state_dict(final["model"])

@@ -20,7 +20,7 @@
 # Change `k_values`, `k_heatmap` or the profile in the next cell and re-run to explore.
 
 # %% tags=["parameters"]
-profile = "quick"       # smoke | quick | paper
+profile = None          # smoke | quick | paper (None: $MDLM_PROFILE, else quick)
 k_values = None         # parity orders to plot (None: profile default)
 k_heatmap = None        # k for the window heat map (paper: 6)
 mc_samples = None       # sampled masks per probed t

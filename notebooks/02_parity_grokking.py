@@ -51,7 +51,7 @@
 # quick profile's 4,000-step budget is what the 25-minute notebook affords. Read the claims as what holds here.
 
 # %% tags=["parameters"]
-profile = "quick"       # smoke | quick | paper
+profile = None          # smoke | quick | paper (None: $MDLM_PROFILE, else quick)
 mlp_seeds = None        # e.g. 10: seeds of supervised and of MD at t* (the sweep uses the first `sweep_seeds`)
 sweep_seeds = None
 mlp_width = None
@@ -90,7 +90,7 @@ cfg = config_for_profile(experiment.MLP_PROFILES, profile, mlp_width=mlp_width, 
 tf_cfg = config_for_profile(experiment.PARITY_PROFILES, profile, steps=transformer_steps,
                             seeds=tuple(range(transformer_seeds)) if transformer_seeds else None)
 if run_transformer is None:
-    run_transformer = profile != "quick"
+    run_transformer = out.profile != "quick"
 sns.set_theme(style="whitegrid", context="notebook")
 t_star, t1_theory = mdlm.optimal_mask_ratio(cfg.k), mdlm.optimal_window_upper(cfg.k)
 print(cfg)

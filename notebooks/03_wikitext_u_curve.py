@@ -25,7 +25,7 @@
 # Change the profile or any knob in the next cell and re-run; finished runs are cached by their config.
 
 # %% tags=["parameters"]
-profile = "quick"       # smoke | quick | paper
+profile = None          # smoke | quick | paper (None: $MDLM_PROFILE, else quick)
 vocab_size = None       # BPE vocabulary size
 steps = None            # optimiser steps per run
 n_embd = None           # model width
@@ -123,7 +123,7 @@ for name, color in ((experiment.UNIFORM, "C3"), (experiment.CENTER, "C2")):
             half = seed_sd / math.sqrt(int(row.n_seeds.iloc[0]))
             ax.axhspan(y - half, y + half, color=color, alpha=0.12)
 ax.set(xlabel="training mask-ratio bin (centre)", ylabel="test loss: MD ELBO per token (nats)",
-       title=f"WikiText-2 U-curve ({profile}: {n_params / 1e6:.1f}M params, {len(runs)} runs)",
+       title=f"WikiText-2 U-curve ({out.profile}: {n_params / 1e6:.1f}M params, {len(runs)} runs)",
        xticks=np.arange(0.05, 1.0, 0.1))
 ax.legend(fontsize=8)
 out.figure(fig, figure_names.U_CURVE)

@@ -41,7 +41,7 @@
 # mechanism does at small scale, not as a test of the 8B numbers.
 
 # %% tags=["parameters"]
-profile = "quick"       # smoke | quick | paper
+profile = None          # smoke | quick | paper (None: $MDLM_PROFILE, else quick)
 windows = None          # subset of ["[0,1]", "[0.45,0.55]", "[0.2,1]", "[0.3,1]", "[0.5,1]"]
 seeds = None            # e.g. [0, 1, 2]
 steps = None            # SFT steps per run
@@ -135,7 +135,7 @@ for ax, task in zip(axes[0], task_names):
         majority = max(np.mean([t == label for t in data.tasks[task].eval_targets]) for label in cfg.sst2_labels)
         ax.axhline(majority, color="grey", ls="--", lw=1, label=f"majority class {majority:.3f}")
         ax.legend(fontsize=8, loc="lower right")
-fig.suptitle(f"SFT window comparison ({profile}: {len(cfg.seeds)} seeds, {cfg.steps} steps per run)")
+fig.suptitle(f"SFT window comparison ({out.profile}: {len(cfg.seeds)} seeds, {cfg.steps} steps per run)")
 out.figure(fig, figure_names.SFT_WINDOWS)
 plt.show()
 

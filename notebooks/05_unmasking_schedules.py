@@ -27,7 +27,7 @@
 # baselines. Change `length`, `alphabet` or the profile below and re-run.
 
 # %% tags=["parameters"]
-profile = "quick"       # smoke | quick | paper
+profile = None          # smoke | quick | paper (None: $MDLM_PROFILE, else quick)
 length = None           # L (paper: 2000)
 alphabet = None         # q of the MDS code (paper: 2048)
 rounds_fig1 = None      # K of Fig. 1 (paper: 1000)

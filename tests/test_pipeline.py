@@ -97,11 +97,12 @@ def _project(tmp_path):
     return tmp_path
 
 
-def _pipeline(root, **env):
+def _pipeline(root, *args, profile="smoke", **env):
     import os
 
     full_env = {**os.environ, "MDLM_FIGURES_DIR": str(root / "figures"), **env}
-    return subprocess.Popen([sys.executable, "-m", "mdlm_core.companion.pipeline", "--root", str(root), "--profile", "smoke"],
+    chosen = [] if profile is None else ["--profile", profile]
+    return subprocess.Popen([sys.executable, "-m", "mdlm_core.companion.pipeline", "--root", str(root), *chosen, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
                             start_new_session=True)
 
@@ -115,12 +116,15 @@ def test_killed_reproduce_resumes_without_redoing_work_or_leaving_partial_files(
     executed = root / "build" / "executed" / "smoke"
     proc = _pipeline(root, TEST_SLOW_NOTEBOOK="1")
     deadline = time.time() + 120
-    while not (executed / "01_fast.stamp").exists() or not (root / "figures" / "smoke" / "02_slow.png").exists():
+    staged = root / "figures" / ".staging" / "02_slow" / "smoke" / "02_slow.png"
+    while not (executed / "01_fast.stamp").exists() or not staged.exists():
         assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
         time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGKILL)  # mid-way through notebook 02
     proc.wait()
     assert not (executed / "02_slow.stamp").exists()
+    assert (root / "figures" / "smoke" / "01_fast.png").exists()  # notebook 01's finished set was promoted
+    assert not (root / "figures" / "smoke" / "02_slow.png").exists()  # notebook 02's unfinished one was not
     # atomic writes: every file under its final name is complete (a kill can only strand a hidden temporary)
     import json
 
@@ -184,3 +188,175 @@ def test_same_seed_gives_identical_result_csvs(tmp_path):
         tables.append(_result_tables(tmp_path / f"run{attempt}" / "smoke" / "data"))
     assert any(name.startswith("04_") for name in tables[0]) and any(name.startswith("01_") for name in tables[0])
     assert tables[0] == tables[1]
+
+
+STAGED = NOTEBOOK_HEADER + '''
+# %% tags=["parameters"]
+profile = None
+
+# %%
+import os, pathlib, time
+import pandas as pd
+from mdlm_core.companion import Outputs
+out = Outputs(profile)
+version = os.environ.get("TEST_VERSION", "old")
+pathlib.Path(os.environ["TEST_PID_FILE"]).write_text(f"{version} {os.getpid()}")
+out.table(pd.DataFrame({"version": [version]}), "01_first")
+time.sleep(float(os.environ.get("TEST_PAUSE", "0")))
+out.table(pd.DataFrame({"version": [version]}), "01_second")
+'''
+
+
+def _versions(folder):
+    import pandas as pd
+
+    return {name: pd.read_csv(folder / f"{name}.csv")["version"].item() for name in ("01_first", "01_second")}
+
+
+def test_sigkill_of_the_runner_group_kills_the_kernel_and_leaves_the_old_figure_set(tmp_path):
+    """A real SIGKILL of the runner's process group while notebook 01 has written one of its two tables."""
+    import os
+    import signal
+    import time
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_staged.py").write_text(STAGED)
+    pid_file = tmp_path / "kernel.pid"
+    data = tmp_path / "figures" / "smoke" / "data"
+    first = _pipeline(tmp_path, TEST_PID_FILE=str(pid_file))
+    out, err = first.communicate(timeout=180)
+    assert first.returncode == 0, out + err
+    assert _versions(data) == {"01_first": "old", "01_second": "old"}
+
+    proc = _pipeline(tmp_path, "--force", TEST_PID_FILE=str(pid_file), TEST_VERSION="new", TEST_PAUSE="3")
+    staged_first = tmp_path / "figures" / ".staging" / "01_staged" / "smoke" / "data" / "01_first.csv"
+    deadline = time.time() + 120
+    while not staged_first.exists():  # the new run is between its two writes
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    kernel_pid = int(pid_file.read_text().split()[1])
+    assert pid_file.read_text().startswith("new")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    gone_by = time.time() + 1.0  # "at once": the kernel must not outlive the runner by ipykernel's 1 s parent poll
+    while _alive(kernel_pid):
+        assert time.time() < gone_by, "the notebook kernel outlived the killed runner"
+        time.sleep(0.02)
+    time.sleep(3.5)  # had the kernel survived, it would now have written its second table
+    assert _versions(data) == {"01_first": "old", "01_second": "old"}  # the old set, not a mix
+
+    rerun = _pipeline(tmp_path, TEST_PID_FILE=str(pid_file), TEST_VERSION="new")
+    out, err = rerun.communicate(timeout=180)
+    assert rerun.returncode == 0, out + err
+    assert "discarded the unfinished outputs of 01_staged" in out
+    assert _versions(data) == {"01_first": "new", "01_second": "new"}
+    assert not (tmp_path / "figures" / ".staging").exists()
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie awaiting its reaper is dead for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_interrupted_promotion_is_rolled_forward(tmp_path):
+    from mdlm_core.companion.pipeline import PROMOTING, STAGING, recover_staging
+
+    base = tmp_path / "figures"
+    (base / STAGING / "01_a" / "data").mkdir(parents=True)
+    (base / STAGING / "01_a" / "data" / "t.csv").write_text("new")
+    (base / STAGING / "01_a" / PROMOTING).write_text("")
+    (base / STAGING / "02_b").mkdir()
+    (base / STAGING / "02_b" / "f.png").write_text("half")
+    (base / "f.png").write_text("old")
+    assert recover_staging(base) == ["finished promoting 01_a", "discarded the unfinished outputs of 02_b"]
+    assert (base / "data" / "t.csv").read_text() == "new" and (base / "f.png").read_text() == "old"
+    assert not (base / STAGING).exists()
+
+
+def test_ctrl_c_prints_a_short_message(tmp_path):
+    import os
+    import signal
+    import time
+
+    root = _project(tmp_path)
+    proc = _pipeline(root, TEST_SLOW_NOTEBOOK="1")
+    deadline = time.time() + 120
+    while not (root / "figures" / ".staging" / "02_slow" / "smoke" / "02_slow.png").exists():
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "interrupted during notebooks/02_slow.py" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 3, err
+    assert not (root / "figures" / "smoke" / "02_slow.png").exists()  # the unfinished notebook's outputs dropped
+
+
+def test_profile_comes_from_the_environment_and_the_argument_wins(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_fast.py").write_text(FAST.format(name="01_fast"))
+    env_only = _pipeline(tmp_path, profile=None, MDLM_PROFILE="smoke")
+    out, err = env_only.communicate(timeout=180)
+    assert env_only.returncode == 0, out + err
+    assert "profile=smoke" in out and (tmp_path / "figures" / "smoke" / "01_fast.png").exists()
+    bad = _pipeline(tmp_path, profile=None, MDLM_PROFILE="huge")
+    _, err = bad.communicate(timeout=60)
+    assert bad.returncode != 0 and "unknown profile 'huge'" in err
+    explicit = _pipeline(tmp_path, "--only", "99", profile="smoke", MDLM_PROFILE="huge")  # never reads the env
+    _, err = explicit.communicate(timeout=60)
+    assert "no such notebook" in err and "unknown profile" not in err
+
+
+def test_fast_notebook_reads_profile_from_environment_when_parameter_is_none(monkeypatch):
+    from mdlm_core.companion import Outputs
+
+    monkeypatch.setenv("MDLM_PROFILE", "smoke")
+    assert Outputs(None).profile == "smoke" and Outputs("quick").profile == "quick"
+    monkeypatch.setenv("MDLM_PROFILE", "tiny")
+    with pytest.raises(ValueError, match="unknown profile 'tiny'"):
+        Outputs(None)
+
+
+def test_paper_profile_without_gpu_asks_for_allow_cpu(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_fast.py").write_text(FAST.format(name="01_fast"))
+    proc = _pipeline(tmp_path, profile="paper")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "--allow-cpu" in err and "GPU" in err
+    assert not (tmp_path / "build").exists()  # nothing started
+
+
+def test_figures_and_report_are_byte_stable_across_reruns(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mdlm_core.companion import Claim, Outputs
+    from mdlm_core.companion.report import build_report
+
+    monkeypatch.setenv("MDLM_FIGURES_DIR", str(tmp_path))
+    out = Outputs("smoke")
+    snapshots = []
+    for _ in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        pdf = [p for p in out.figure(fig, "01_line") if p.suffix == ".pdf"][0]
+        plt.close(fig)
+        out.claims("01_line", [Claim.derived("c", "1", "1", "checked", "01_line")])
+        report = build_report("smoke")
+        snapshots.append((pdf.read_bytes(), (report.parent / "REPORT.html").read_bytes()))
+    assert b"/CreationDate" not in snapshots[0][0]
+    assert snapshots[0] == snapshots[1]

@@ -31,9 +31,17 @@ def project_root() -> Path:
     return here
 
 
+FIGURES_ENV = "MDLM_FIGURES_DIR"
+
+
+def figures_base() -> Path:
+    """The folder holding every profile's figures: ``$MDLM_FIGURES_DIR`` or ``figures/`` in the checkout."""
+    return Path(os.environ.get(FIGURES_ENV, project_root() / "figures"))
+
+
 def figures_dir(profile: str | None = None) -> Path:
     profile = resolve_profile(profile)
-    base = Path(os.environ.get("MDLM_FIGURES_DIR", project_root() / "figures"))
+    base = figures_base()
     path = base if profile == DEFAULT_PROFILE else base / profile
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -85,7 +93,9 @@ def save_figure(fig, name: str, profile: str | None = None) -> list[Path]:
     for ext in ("png", "pdf"):
         path = figures_dir(profile) / f"{name}.{ext}"
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
+            # no CreationDate in PDFs: a rerun must not change a tracked byte
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight",
+                        metadata={"CreationDate": None} if ext == "pdf" else None)
         out.append(path)
     return out
 

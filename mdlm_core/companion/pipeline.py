@@ -9,8 +9,14 @@
 3. records a stamp with the hash of its inputs (the notebook source, the ``mdlm_core`` sources and the
    profile); a later call skips a notebook whose stamp matches, unless ``--force``.
 
-The notebooks themselves write figures and result tables atomically (``mdlm_core.companion.outputs``), and
+The notebooks write figures and result tables atomically (``mdlm_core.companion.outputs``), into a staging folder
+per notebook (``<figures>/.staging/NN_name/``) that is promoted into the figures folder when the notebook
+finishes: a killed run leaves the old set of a notebook's files or the new one, never a mix (a kill during the
+promotion itself is rolled forward by the next run). The kernel dies with the runner (``kernel_guard``), and
 training runs are cached by configuration hash, so a killed run redoes only the unfinished work.
+
+Environment: ``$MDLM_PROFILE`` picks the profile when ``--profile`` is not given; missing data sets are
+downloaded and verified (``python -m mdlm_core.data fetch``) unless ``--no-fetch-data``.
 """
 
 from __future__ import annotations
@@ -19,14 +25,18 @@ import argparse
 import os
 import hashlib
 import re
+import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from ..data.registry import FETCH_ENV
 from .interactive import HEADLESS_ENV
-from .outputs import figures_dir, remove_partials, write_text
-from .profiles import DEFAULT_PROFILE, PROFILES, resolve_profile
+from .outputs import FIGURES_ENV, cache_dir, figures_base, remove_partials, write_text
+from .profiles import DEFAULT_PROFILE, PROFILE_ENV, PROFILES, resolve_profile
 from .report import build_report, load_claims, update_readme
 
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_[\w-]+\.py$")
@@ -85,6 +95,68 @@ class _Indented:
         self.stream.flush()
 
 
+STAGING = ".staging"
+PROMOTING = "PROMOTING"  # written into a staging folder once its notebook finished: the set is complete
+
+
+def _kernel_manager_class():
+    from jupyter_client.manager import AsyncKernelManager
+
+    class RunnerBoundKernelManager(AsyncKernelManager):
+        """A kernel that dies with this process (see kernel_guard) and talks over local sockets: IPC transport
+        keeps the traffic off TCP and ipykernel's 'running over TCP without encryption' warning out of the log."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            return [sys.executable, "-m", "mdlm_core.companion.kernel_guard", str(os.getpid()), *cmd]
+
+    return RunnerBoundKernelManager
+
+
+def promote(staging: Path, base: Path) -> int:
+    """Move every file under ``staging`` to the same place under ``base`` and remove ``staging``.
+
+    Marked with PROMOTING first, so that a kill half-way is finished by :func:`recover_staging` (rolled forward);
+    a staging folder without the mark is an unfinished notebook's and is discarded."""
+    write_text(staging / PROMOTING, "")
+    moved = _move_tree(staging, base)
+    try:
+        staging.parent.rmdir()  # the .staging folder, once no other notebook's is in it
+    except OSError:
+        pass
+    return moved
+
+
+def _move_tree(staging: Path, base: Path) -> int:
+    moved = 0
+    for path in sorted(p for p in staging.rglob("*") if p.is_file() and p.name != PROMOTING):
+        target = base / path.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        moved += 1
+    shutil.rmtree(staging)
+    return moved
+
+
+def recover_staging(base: Path) -> list[str]:
+    """Finish promotions cut short by a kill, drop unfinished notebooks' staging folders; returns what was done."""
+    done = []
+    for staging in sorted((base / STAGING).glob("*")) if (base / STAGING).is_dir() else []:
+        if (staging / PROMOTING).exists():
+            _move_tree(staging, base)
+            done.append(f"finished promoting {staging.name}")
+        else:
+            shutil.rmtree(staging)
+            done.append(f"discarded the unfinished outputs of {staging.name}")
+    if (base / STAGING).is_dir():
+        shutil.rmtree(base / STAGING, ignore_errors=True)
+    return done
+
+
 def run_notebook(notebook: Notebook, root: Path, profile: str, force: bool) -> str:
     """Execute one notebook unless its stamp is current; returns 'ran' or 'skipped'."""
     import jupytext
@@ -102,41 +174,94 @@ def run_notebook(notebook: Notebook, root: Path, profile: str, force: bool) -> s
     converted.parent.mkdir(parents=True, exist_ok=True)
     executed_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(jupytext.read(notebook.source), converted)
+    base = figures_base()
+    staging = base / STAGING / notebook.name
+    staging.mkdir(parents=True, exist_ok=True)
+    os.environ[FIGURES_ENV] = str(staging)  # the kernel inherits it: this notebook writes into its staging folder
     try:
         # the notebooks' own printouts (one line per training run) stream through, indented
         pm.execute_notebook(str(converted), str(output), parameters={"profile": profile}, kernel_name="python3",
                             cwd=str(notebook.source.parent), progress_bar=False,
-                            stdout_file=_Indented(sys.stdout), stderr_file=None)
+                            stdout_file=_Indented(sys.stdout), stderr_file=None,
+                            kernel_manager_class=_kernel_manager_class())
     except pm.PapermillExecutionError as err:
+        shutil.rmtree(staging, ignore_errors=True)
         raise SystemExit(f"\nFAILED {notebook.source.relative_to(root)} at cell {err.exec_count} "
-                         f"({err.ename}: {err.evalue})\n  executed notebook with the traceback: {output}") from None
+                         f"({err.ename}: {err.evalue})\n  executed notebook with the traceback: {output}\n"
+                         "  (its figures were not updated)") from None
+    except BaseException:  # Ctrl-C: this notebook's outputs are incomplete, keep the old set
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        os.environ[FIGURES_ENV] = str(base)
+    promote(staging, base)
     write_text(stamp, digest + "\n")
     return "ran"
 
 
+def _check_device(profile: str, allow_cpu: bool) -> None:
+    """The paper profile trains ~50M-parameter models: refuse to start it on a CPU unless told to."""
+    if profile != "paper" or allow_cpu:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit("reproduce: --profile paper trains the papers' ~50M-parameter models and needs a GPU; "
+                         "no CUDA device is visible. Pass --allow-cpu to run it on this CPU anyway (days), "
+                         "or use --profile quick (the CPU default).")
+
+
+def _interrupted(notebook: Notebook, root: Path, *_) -> None:
+    """Ctrl-C: a short message instead of the kernel client's traceback; the kernel dies with us (kernel_guard),
+    this notebook's staging folder is dropped, finished notebooks stay."""
+    shutil.rmtree(figures_base() / STAGING / notebook.name, ignore_errors=True)
+    print(f"\nreproduce: interrupted during {notebook.source.relative_to(root)}; finished notebooks are kept, this "
+          "one's new outputs were dropped (its old figures stay). Run the same command again to resume.",
+          file=sys.stderr, flush=True)
+    os._exit(130)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reproduce.sh", description="Execute the numbered notebooks.")
-    parser.add_argument("--profile", default=DEFAULT_PROFILE, help=f"one of {', '.join(PROFILES)} (default: quick)")
+    parser.add_argument("--profile", default=None,
+                        help=f"one of {', '.join(PROFILES)} (default: ${PROFILE_ENV}, else {DEFAULT_PROFILE})")
     parser.add_argument("--only", action="append", metavar="NN", help="run only these notebooks (repeat or comma-separate)")
     parser.add_argument("--force", action="store_true", help="re-execute even if the inputs are unchanged")
+    parser.add_argument("--no-fetch-data", dest="fetch_data", action="store_false",
+                        help="never download a missing data set (default: download and verify it; see README 'Data')")
+    parser.add_argument("--fetch-data", dest="fetch_data", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--allow-cpu", action="store_true", help="let --profile paper run without a GPU")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
-        profile = resolve_profile(args.profile)
+        profile = resolve_profile(args.profile)  # --profile wins over $MDLM_PROFILE
     except ValueError as err:
         parser.error(str(err))
     root = args.root.resolve()
     os.environ.setdefault(HEADLESS_ENV, "1")  # interactive explorers draw their static frame
-    notebooks = _select(discover(root), args.only)
-    if removed := remove_partials(figures_dir(profile)):
+    os.environ[PROFILE_ENV] = profile
+    os.environ.setdefault(FIGURES_ENV, str(root / "figures"))  # this checkout's figures, whatever the cwd
+    if args.fetch_data:
+        os.environ.setdefault(FETCH_ENV, "1")  # the loaders (in the kernel) download a missing data set
+    try:
+        notebooks = _select(discover(root), args.only)
+    except FileNotFoundError as err:
+        raise SystemExit(f"reproduce: {err}. Run ./reproduce.sh from the checkout (or pass --root CHECKOUT).") from None
+    _check_device(profile, args.allow_cpu)
+    for note in recover_staging(figures_base()):
+        print(f"reproduce: {note} (left by an interrupted run)", flush=True)
+    removed = remove_partials(figures_base()) + remove_partials(cache_dir())
+    if removed:
         print(f"reproduce: removed {removed} partial file(s) left by an interrupted run", flush=True)
     print(f"reproduce: profile={profile}, {len(notebooks)} notebook(s)", flush=True)
     start = time.perf_counter()
     for i, nb in enumerate(notebooks, 1):
         t0 = time.perf_counter()
         print(f"[{i}/{len(notebooks)}] {nb.source.relative_to(root)} ...", end=" ", flush=True)
+        signal.signal(signal.SIGINT, partial(_interrupted, nb, root))
         status = run_notebook(nb, root, profile, args.force)
         print(f"{status} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     claims = load_claims(profile)
     report = build_report(profile, claims=claims)
     if profile == DEFAULT_PROFILE and not args.only:

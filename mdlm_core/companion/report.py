@@ -100,6 +100,8 @@ def render_html(markdown: str, claims: dict[str, list[dict]], folder: Path) -> s
         cell.outputs = [nbformat.v4.new_output("display_data", data={
             "image/png": base64.b64encode(png.read_bytes()).decode(), "text/plain": name})]
         nb.cells += [nbformat.v4.new_markdown_cell(f"### {name}"), cell]
+    for i, cell in enumerate(nb.cells):  # nbformat draws random cell ids; the HTML embeds them
+        cell.id = f"report-{i}"
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     html, _ = exporter.from_notebook_node(nb)
     return html

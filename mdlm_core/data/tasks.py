@@ -6,8 +6,8 @@
 * ``load_gsm8k``: grade-school maths word problems (generative, ``paper`` profile only); the answer is
   the worked solution ending in ``#### <number>``, scored on that final number.
 
-Data is read from ``data_dir`` or ``$MDLM_DATA_DIR`` (the folder holding ``sst2/`` and ``gsm8k/``);
-nothing is downloaded. ``exact_match`` ignores whitespace because tokenizers decode spaces differently.
+Data is read from ``data_dir`` or ``$MDLM_DATA_DIR``, else the user data cache (the folder holding ``sst2/`` and
+``gsm8k/``); it is downloaded only when asked (see ``registry.py``). ``exact_match`` ignores whitespace because tokenizers decode spaces differently.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .text import MissingDataError, data_root
+from .registry import DATA_ENV, FETCH_COMMAND, DataFetchError, data_dirs, locate
+from .text import MissingDataError
 
 SST2_LABELS = ("negative", "positive")   # GLUE label 0, 1
 SST2_SPLITS = {"train": "train.tsv", "dev": "dev.tsv"}
@@ -37,17 +38,23 @@ class SFTExample:
 
 
 def data_file(subdir: str, filename: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """``<data_dir or $MDLM_DATA_DIR>/<subdir>/<filename>``, or an error that says how to provide it."""
-    root = data_root(data_dir)
-    if root is None:
-        raise MissingDataError(f"no data directory for {subdir}/{filename}: set MDLM_DATA_DIR to the folder holding "
-                               f"{subdir}/ (in this project ../shared/data; reproduce.sh sets it) or pass data_dir=")
-    path = root / subdir / filename
-    if not path.is_file():
-        raise MissingDataError(f"{path} not found: put the {subdir} files ({filename}) there (see its SOURCE.md and "
-                               "README 'Data'), or point MDLM_DATA_DIR / data_dir= at the folder holding "
-                               f"{subdir}/; nothing is downloaded at run time")
-    return path
+    """``<dir>/<subdir>/<filename>`` for the first data directory holding the data set (``data_dir``, else
+    ``$MDLM_DATA_DIR`` then the user data cache), fetched when ``$MDLM_FETCH_DATA=1``; else an error that says how
+    to provide it."""
+    fetch_error = None
+    try:
+        folder = locate(subdir, data_dir, needed=[filename])
+    except DataFetchError as err:
+        folder, fetch_error = None, err
+    if folder is not None:
+        return folder / filename
+    looked_in = ", ".join(str(root / subdir) for root in data_dirs(data_dir))
+    raise MissingDataError(f"{subdir}/{filename} not found (looked in {looked_in})"
+                           + ("" if fetch_error is None else f"; fetching it failed:\n{fetch_error}\n") +
+                           f". If you are online: {FETCH_COMMAND} {subdir} (or ./reproduce.sh, which fetches unless "
+                           f"--no-fetch-data); else put the files there by hand (see mdlm_core/data/SOURCES.md) and "
+                           f"point {DATA_ENV} / data_dir= at the folder holding {subdir}/; nothing is downloaded at run time "
+                           "unless asked")
 
 
 def _subsample(items: list, limit: int | None, seed: int) -> list:

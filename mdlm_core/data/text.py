@@ -3,8 +3,9 @@
 Generic on purpose (notebook 03 pre-trains on WikiText-2, the SFT notebook reuses the same pieces):
 
 * ``load_wikitext2(data_dir)`` reads the tokenized WikiText-2 v1 files from a folder the user names
-  (argument, else ``$MDLM_DATA_DIR``); ``source="hub"`` is the explicit opt-in for the Hugging Face hub.
-  Nothing downloads silently: with no local copy the error says exactly what to do.
+  (argument, else ``$MDLM_DATA_DIR``, else the user data cache; see ``registry.py``); ``source="hub"`` is the
+  explicit opt-in for the Hugging Face hub. Nothing downloads unless asked (``$MDLM_FETCH_DATA=1``, set by
+  ``reproduce.sh``): with no local copy the error says exactly what to do.
 * ``load_or_train_tokenizer(texts, vocab_size)`` trains a byte-level BPE tokenizer on any iterable of
   strings and caches it on disk under a key made of the texts' hash and the settings.
 * ``encode_stream`` turns texts into one flat id stream; ``pack_sequences`` cuts a stream into fixed-length
@@ -27,8 +28,8 @@ import numpy as np
 import torch
 
 from ..companion.outputs import atomic_path, cache_dir
+from .registry import DATA_ENV, FETCH_COMMAND, DataFetchError, data_dirs, locate, sha256_file
 
-DATA_ENV = "MDLM_DATA_DIR"
 WIKITEXT2_DIRNAME = "wikitext-2"
 WIKITEXT2_FILES = {"train": "wiki.train.tokens", "valid": "wiki.valid.tokens", "test": "wiki.test.tokens"}
 PAD_TOKEN = "<pad>"
@@ -52,41 +53,35 @@ class TextCorpus:
         return "".join(self.splits[split])
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _missing_wikitext_message(looked_in: Sequence[Path]) -> str:
-    where = "\n".join(f"  - {p}" for p in looked_in) or "  (no folder given and $MDLM_DATA_DIR is not set)"
+def _missing_wikitext_message(looked_in: Sequence[Path], fetch_error: Exception | None = None) -> str:
+    where = "\n".join(f"  - {p}" for p in looked_in)
+    tried = "" if fetch_error is None else f"Fetching it failed:\n{fetch_error}\n"
     return (
         "WikiText-2 (tokenized v1: wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens) was not found. Looked in:\n"
-        f"{where}\n"
+        f"{where}\n{tried}"
         "Do one of:\n"
-        f"  1. put the three files in <DIR>/{WIKITEXT2_DIRNAME}/ and set {DATA_ENV}=<DIR> "
+        f"  1. if you are online: {FETCH_COMMAND} {WIKITEXT2_DIRNAME} (downloads and verifies it into ${DATA_ENV}, "
+        "else the user cache; ./reproduce.sh does this unless --no-fetch-data);\n"
+        f"  2. put the three files in <DIR>/{WIKITEXT2_DIRNAME}/ and set {DATA_ENV}=<DIR> "
         "(reproduce.sh sets it to ../shared/data when that folder exists), or pass data_dir=<DIR>;\n"
-        "  2. if you are online: pip install 'mdlm-core[hub]' and pass source='hub' "
+        "  3. pip install 'mdlm-core[hub]' and pass source='hub' "
         "(downloads Salesforce/wikitext, wikitext-2-v1, from the Hugging Face hub; nothing downloads unless you ask)."
     )
 
 
-def data_root(data_dir: str | os.PathLike | None = None) -> Path | None:
-    """The folder holding the data sets: ``data_dir`` if given, else ``$MDLM_DATA_DIR``, else None."""
-    root = data_dir if data_dir is not None else os.environ.get(DATA_ENV)
-    return None if root in (None, "") else Path(root)
-
-
 def find_wikitext2(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding the three WikiText-2 files: ``data_dir`` (or ``$MDLM_DATA_DIR``), or its ``wikitext-2/``."""
-    root = data_root(data_dir)
-    candidates = [] if root is None else [root / WIKITEXT2_DIRNAME, root]
-    for folder in candidates:
-        if all((folder / name).is_file() for name in WIKITEXT2_FILES.values()):
-            return folder
-    raise MissingDataError(_missing_wikitext_message(candidates))
+    """The folder holding the three WikiText-2 files: ``data_dir``, else ``$MDLM_DATA_DIR`` then the user data cache
+    (or their ``wikitext-2/``); fetched when ``$MDLM_FETCH_DATA=1`` (see ``registry.py``)."""
+    try:
+        folder = locate(WIKITEXT2_DIRNAME, data_dir)
+    except DataFetchError as err:
+        folder, fetch_error = None, err
+    else:
+        fetch_error = None
+    if folder is not None:
+        return folder
+    candidates = [c for root in data_dirs(data_dir) for c in (root / WIKITEXT2_DIRNAME, root)]
+    raise MissingDataError(_missing_wikitext_message(candidates, fetch_error))
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -64,6 +64,9 @@ def _check_profile(profile, length: int | None = None) -> np.ndarray:
     z = np.asarray(profile, dtype=np.float64)
     if z.ndim != 1 or z.size == 0:
         raise ValueError("the information profile Z must be a 1-D array (Z_1, ..., Z_L)")
+    if not np.all(np.isfinite(z)):
+        raise ValueError(f"the information profile Z holds {np.count_nonzero(~np.isfinite(z))} NaN/inf entries: "
+                         "every Z_j must be a finite mutual information in nats (check how the profile was estimated)")
     if length is not None and z.size != length:
         raise ValueError(f"the profile has {z.size} entries but the schedule fills L={length} positions")
     if np.any(np.diff(z) < -1e-9):

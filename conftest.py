@@ -29,6 +29,8 @@ def pytest_configure(config):
     os.environ.setdefault("MDLM_CACHE_DIR", str(BUILD / "cache"))
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("MDLM_HEADLESS", "1")
+    # the loaders fall back to the user cache (~/.cache/mdlm_core/data): keep tests from reading or writing it
+    os.environ["XDG_CACHE_HOME"] = str(BUILD / "xdg-cache")
     shared = ROOT.parent / "shared" / "data"  # the data beside the checkout, as reproduce.sh and .ci/run use
     if "MDLM_DATA_DIR" not in os.environ and shared.is_dir():
         os.environ["MDLM_DATA_DIR"] = str(shared)

@@ -38,10 +38,28 @@ RUN_ALL_S = 600          # per notebook at the smoke profile (nbval runs each in
 REDRAW_S = 60            # a slider move must redraw within this
 SMOKE = '\nprofile = "smoke"  # set by tests/test_browser.py'
 
+IN_CI = os.environ.get("CI") == "true"   # .ci/run installs Chromium and sets the default viewer: never skip there
+
+
+def default_viewer_is_set() -> bool:
+    """Has this user run `jupytext-config set-default-viewer python` (the README's JupyterLab step)?"""
+    from jupyter_core.paths import jupyter_config_dir
+    overrides = Path(jupyter_config_dir()) / "labconfig" / "default_setting_overrides.json"
+    return overrides.is_file() and "Jupytext Notebook" in overrides.read_text()
+
+
+def _skip_unless_ci(reason: str) -> None:
+    if IN_CI:
+        raise RuntimeError(f"CI needs the browser test: {reason}")
+    pytest.skip(reason, allow_module_level=True)
+
+
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]' (playwright)")
 if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium (as root), or set MDLM_CHROMIUM",
-                allow_module_level=True)
+    _skip_unless_ci(f"no Chromium at {CHROMIUM}: apt-get install -y chromium (as root), or set MDLM_CHROMIUM")
+if not default_viewer_is_set():
+    _skip_unless_ci("JupyterLab opens .py files as text for this user: run `jupytext-config set-default-viewer python` "
+                    "(README, 'Explore in JupyterLab')")
 
 
 def free_port() -> int:

@@ -401,3 +401,43 @@ def lm_flops_per_token(cfg: ModelConfig, mask_frac: float = 0.5) -> float:
     d, L = cfg.n_embd, cfg.block_size
     per_layer = (4 + 2 * cfg.mlp_ratio) * d * d + 2 * L * d
     return 6.0 * (cfg.n_layer * per_layer + mask_frac * cfg.vocab_size * d)
+
+
+# -- the explorer over saved runs (notebook 03) -----------------------------------------------------------
+def draw_runs(loss_vs_t: pd.DataFrame, runs: pd.DataFrame, windows=(UNIFORM, CENTER, "[0,0.1]", "[0.9,1]")):
+    """Left: test loss per t-bin of the chosen windows (mean over seeds); right: the U-curve with them marked."""
+    import matplotlib.pyplot as plt
+
+    windows = [w for w in windows if w in set(runs.window)]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    curves = loss_vs_t.groupby(["window", "t_mid"], as_index=False)["loss"].mean()
+    means = runs.groupby("window").test_loss.mean()
+    for i, window in enumerate(windows):
+        sub = curves[curves.window == window]
+        ax.plot(sub.t_mid, sub.loss, marker="o", ms=3, color=f"C{i}", label=f"{window}: {means[window]:.3f}")
+    ax.set(xlabel="mask ratio t at test time", ylabel="loss at t (nats per masked token)", title="Loss vs t")
+    ax.legend(title="trained on: test ELBO", fontsize=8)
+    bins = [b for b in BINS if b in means.index]
+    centres = [MaskRatio.parse(b).expectation(lambda t: t) for b in bins]
+    ax2.plot(centres, [means[b] for b in bins], "o-", color="0.5", label="bins (mean over seeds)")
+    for i, window in enumerate(windows):
+        if window in bins:
+            ax2.plot(centres[bins.index(window)], means[window], "o", ms=10, color=f"C{i}")
+        else:
+            ax2.axhline(means[window], ls="--", color=f"C{i}", label=window)
+    ax2.set(xlabel="training bin (centre)", ylabel="test ELBO (nats/token)", title="U-curve")
+    ax2.legend(fontsize=8)
+    return fig
+
+
+def runs_explorer(loss_vs_t: pd.DataFrame, runs: pd.DataFrame, windows=(UNIFORM, CENTER, "[0,0.1]", "[0.9,1]")):
+    """Pick training windows, see their loss-vs-t curves and where they sit on the U-curve (static when headless)."""
+    from ..companion.interactive import explore, is_headless
+
+    present = [w for w in WINDOWS if w in set(runs.window)]
+    controls = {}
+    if not is_headless():
+        import ipywidgets as widgets
+        controls = {"windows": widgets.SelectMultiple(options=present, description="windows", rows=12)}
+    draw = lambda windows: draw_runs(loss_vs_t, runs, tuple(windows))
+    return explore(draw, controls, {"windows": tuple(w for w in windows if w in present)})

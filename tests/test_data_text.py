@@ -110,6 +110,7 @@ def test_char_tokenizer_round_trips_text_and_marks_unknown_characters():
     small = CharTokenizer.fit(LINES, vocab_size=5)   # <pad>, <unk> and the three commonest characters
     assert small.chars[0] == " " and small.get_vocab_size() == 5
     assert small.encode("\u2603").ids == [CharTokenizer.UNK_ID]
+    assert (small.token_to_id("<pad>"), small.token_to_id(" "), small.token_to_id("\u2603")) == (0, 2, None)
     assert CharTokenizer.fit(LINES[::-1], vocab_size=200).chars == tok.chars   # a function of the counts only
     with pytest.raises(ValueError, match=">= 3 ids"):
         CharTokenizer.fit(LINES, vocab_size=2)

@@ -157,6 +157,9 @@ def test_prepare_lm_data_from_a_named_folder(tmp_path, monkeypatch):
     from mdlm_core.data.text import decode_stream
     assert decode_stream(data.tokenizer, data.test.unpack()) == text
     assert len(list((tmp_path / "cache" / "tokenizers").glob("bpe-300-*.json"))) == 1
+    chars = prepare_lm_data(replace(cfg, tokenizer="char", vocab_size=64), tmp_path / "data")
+    assert chars.vocab_size == len(set(text)) + 2 and chars.tokenizer_key.startswith("char-")
+    assert decode_stream(chars.tokenizer, chars.test.unpack()) == text and chars.test.unpack().numel() == len(text)
 
 
 def _synthetic_results(bin_losses, seeds=(0, 1, 2), noise=0.002, uniform=3.0, center=2.9, seed=0):

@@ -188,6 +188,11 @@ class CharTokenizer:
     def get_vocab_size(self) -> int:
         return len(self.chars) + 2
 
+    def token_to_id(self, token: str) -> int | None:
+        if token == PAD_TOKEN:
+            return self.PAD_ID
+        return self.UNK_ID if token == UNK_TOKEN else self.index.get(token)
+
     def encode(self, text: str) -> Encoding:
         return Encoding([self.index.get(c, self.UNK_ID) for c in text])
 

@@ -110,8 +110,10 @@ class LMConfig:
 
 
 LM_PROFILES = {
-    # seconds: a slice of the real files, a tiny model, every window (seed 0) and the references with seed 1
-    "smoke": LMConfig(tokenizer="char", vocab_size=96, position_encoding="rotary", seq_len=32, train_chars=200_000, eval_chars=40_000, n_layer=1, n_head=2,
+    # seconds: a slice of the real files, a tiny model, every window (seed 0) and the references with seed 1;
+    # BPE because notebook 04's smoke profile pretrains from it and counts its prompt/answer budgets in BPE tokens
+    "smoke": LMConfig(vocab_size=384, position_encoding="rotary", seq_len=32, train_chars=200_000,
+                      eval_chars=40_000, n_layer=1, n_head=2,
                       n_embd=32, batch_size=8, steps=4, warmup_steps=1, eval_every=2, valid_seqs=8, valid_draws=2,
                       test_seqs=16, test_draws=10, eval_batch_size=16, extra_seeds=(1,)),
     # 2 CPU cores: character-level WikiText-2 (126 commonest characters, 99.99% of the text), rotary

@@ -21,7 +21,9 @@ from dataclasses import replace
 import torch
 
 import mdlm_core as mdlm
-from mdlm_core.experiments.u_curve import build_lm_model, lm_flops_per_token, make_lm_step, resolve_device, training_mask_ratio
+from mdlm_core.companion import config_for_profile
+from mdlm_core.experiments.u_curve import (LM_PROFILES, UNIFORM, LMConfig, build_lm_model, lm_flops_per_token,
+                                          make_lm_step, resolve_device)
 
 
 def matmul_peak_gflops(device: torch.device, sizes=(512, 1024, 2048), repeats: int = 10) -> float:
@@ -42,11 +44,11 @@ def matmul_peak_gflops(device: torch.device, sizes=(512, 1024, 2048), repeats: i
     return best
 
 
-def time_training(cfg: mdlm.LMConfig, steps: int, device: torch.device) -> float:
+def time_training(cfg: LMConfig, steps: int, device: torch.device) -> float:
     """Wall seconds of ``steps`` optimiser steps of the shared training loop, fresh model, random tokens."""
     rows = torch.randint(1, cfg.vocab_size, (max(1024, cfg.batch_size), cfg.seq_len))
     model = build_lm_model(cfg, cfg.vocab_size, seed=0, device=device)
-    step_fn = make_lm_step(rows, cfg.batch_size, training_mask_ratio(mdlm.UNIFORM), device)
+    step_fn = make_lm_step(rows, cfg.batch_size, cfg.mask_ratio(UNIFORM), device)
     train_cfg = replace(cfg.train_config(0), steps=steps, eval_every=steps, warmup_steps=0)
     start = time.perf_counter()
     mdlm.train(model, step_fn, train_cfg, progress=False)
@@ -57,14 +59,14 @@ def time_training(cfg: mdlm.LMConfig, steps: int, device: torch.device) -> float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="quick", choices=mdlm.PROFILES)
+    parser.add_argument("--profile", default="quick", choices=list(LM_PROFILES))
     parser.add_argument("--n-embd", type=int)
     parser.add_argument("--n-layer", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--steps", type=int, default=40, help="timed steps (after warm-up)")
     parser.add_argument("--warmup", type=int, default=5)
     args = parser.parse_args()
-    cfg = mdlm.config_for_profile(mdlm.LM_PROFILES, args.profile, n_embd=args.n_embd, n_layer=args.n_layer,
+    cfg = config_for_profile(LM_PROFILES, args.profile, n_embd=args.n_embd, n_layer=args.n_layer,
                                   batch_size=args.batch_size)
     device = resolve_device(cfg.device)
     torch.manual_seed(0)
@@ -80,7 +82,8 @@ def main() -> None:
     model_gflops = tokens_per_s * flops_per_token / 1e9
     peak = max(peak_before, peak_after)
     n_params = build_lm_model(cfg, cfg.vocab_size, 0, torch.device("cpu")).num_params(non_embedding=False)
-    print(f"model: {args.profile} profile, width {cfg.n_embd}, {cfg.n_layer} layers, vocab {cfg.vocab_size}, "
+    print(f"model: {args.profile} profile, width {cfg.n_embd}, {cfg.n_layer} layers, {cfg.position_encoding} "
+          f"positions, vocab {cfg.vocab_size}, "
           f"T={cfg.seq_len}, batch {cfg.batch_size}, {n_params / 1e6:.2f}M params")
     print(f"fp32 matmul peak (best of sizes 512-2048): {peak_before:.1f} GFLOP/s before, {peak_after:.1f} after")
     print(f"training: {seconds_per_step * 1e3:.0f} ms/step, {tokens_per_s:,.0f} tokens/s, "

@@ -1,7 +1,11 @@
 """A bidirectional nanoGPT-style transformer for masked diffusion.
 
-One readable file: a config dataclass, pre-LN blocks, SDPA attention with no causal mask, learned
-positions. Token ids 0..vocab_size-1 are real tokens and ``mask_id = vocab_size`` is MASK: the
+One readable file: a config dataclass, pre-LN blocks, SDPA attention with no causal mask, and a choice
+of position encoding: learned absolute positions added to the input, rotary embeddings (RoPE) applied
+to queries and keys in every attention layer, or both. Rotary attention scores depend only on the
+offset between two positions, which suits language (notebook 03: with learned positions alone the small
+CPU models stall near the unigram entropy); parity needs absolute positions (which bits count) and keeps
+learned ones. Token ids 0..vocab_size-1 are real tokens and ``mask_id = vocab_size`` is MASK: the
 embedding has vocab_size + 1 rows, the head has vocab_size outputs, so MASK can be read but never
 predicted (the SUBS rule). Optional time conditioning adds an embedding of the mask ratio t to every
 position; it is off by default because for masked diffusion the number of MASK tokens already
@@ -29,6 +33,7 @@ class ModelConfig:
     dropout: float = 0.0
     bias: bool = True
     time_conditioning: bool = False
+    position_encoding: str = "learned"   # "learned" (absolute, added to the input), "rotary" (RoPE), or "both"
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
@@ -47,17 +52,42 @@ class ModelConfig:
         return self.vocab_size
 
 
+POSITION_ENCODINGS = ("learned", "rotary", "both")
+ROPE_BASE = 10_000.0
+
+
+def rotary_tables(seq_len: int, head_dim: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin [seq_len, head_dim / 2] of the angles pos * ROPE_BASE^(-2i / head_dim)."""
+    inv_freq = ROPE_BASE ** (-torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    angles = torch.arange(seq_len, device=device, dtype=torch.float32)[:, None] * inv_freq
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate each pair (x[..., 2i], x[..., 2i+1]) of x [..., L, head_dim] by its position's angle.
+
+    A rotation by angle a at position m and by b at position n leaves <R_m q, R_n k> a function of
+    m - n only: attention scores see relative offsets.
+    """
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    return out.flatten(-2).type_as(x)
+
+
 class SelfAttention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.n_head = cfg.n_head
+        self.rotary = cfg.position_encoding in ("rotary", "both")
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_head, D // self.n_head).permute(2, 0, 3, 1, 4)
+        if rope is not None:
+            q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=False,
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(B, L, D))
@@ -82,8 +112,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), rope)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -104,9 +134,18 @@ class TimeEmbedding(nn.Module):
 class DiffusionTransformer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        if cfg.position_encoding not in POSITION_ENCODINGS:
+            raise ValueError(f"position_encoding={cfg.position_encoding!r}: choose one of {POSITION_ENCODINGS}")
+        head_dim = cfg.n_embd // cfg.n_head
+        if cfg.position_encoding != "learned" and head_dim % 2:
+            raise ValueError(f"rotary positions rotate pairs of channels: n_embd / n_head = {head_dim} must be even")
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size + 1, cfg.n_embd)  # + 1 row for MASK
-        self.pos_emb = nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.pos_emb = nn.Embedding(cfg.block_size, cfg.n_embd) if cfg.position_encoding != "rotary" else None
+        if cfg.position_encoding != "learned":
+            cos, sin = rotary_tables(cfg.block_size, head_dim)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
         self.time_emb = TimeEmbedding(cfg.n_embd) if cfg.time_conditioning else None
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
@@ -131,7 +170,7 @@ class DiffusionTransformer(nn.Module):
 
     def num_params(self, non_embedding: bool = True) -> int:
         n = sum(p.numel() for p in self.parameters())
-        return n - self.pos_emb.weight.numel() if non_embedding else n
+        return n - self.pos_emb.weight.numel() if non_embedding and self.pos_emb is not None else n
 
     def forward(self, tokens: torch.Tensor, t: torch.Tensor | None = None,
                 output_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -144,14 +183,17 @@ class DiffusionTransformer(nn.Module):
         B, L = tokens.shape
         if L > self.cfg.block_size:
             raise ValueError(f"sequence length {L} exceeds block_size={self.cfg.block_size}")
-        x = self.tok_emb(tokens) + self.pos_emb(torch.arange(L, device=tokens.device))
+        x = self.tok_emb(tokens)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(L, device=tokens.device))
+        rope = (self.rope_cos[:L], self.rope_sin[:L]) if self.cfg.position_encoding != "learned" else None
         if self.time_emb is not None:
             if t is None:
                 raise ValueError("this model was built with time_conditioning=True: pass t")
             x = x + self.time_emb(t).unsqueeze(1)
         x = self.drop(x)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, rope)
         x = self.ln_f(x)
         if output_mask is not None:
             x = x[output_mask]

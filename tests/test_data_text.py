@@ -98,3 +98,28 @@ def test_hub_without_datasets_package_says_how_to_install(monkeypatch):
         load_wikitext2(source="hub")
     with pytest.raises(ValueError, match="source"):
         load_wikitext2(source="ftp")
+
+
+def test_char_tokenizer_round_trips_text_and_marks_unknown_characters():
+    from mdlm_core.data.text import CharTokenizer
+    tok = CharTokenizer.fit(LINES, vocab_size=200)   # more ids than characters: every character kept
+    text = "".join(LINES[:4])
+    ids = encode_stream(tok, LINES[:4])
+    assert decode_stream(tok, ids) == text and ids.min() >= 2
+    assert tok.get_vocab_size() == len(set("".join(LINES))) + 2
+    small = CharTokenizer.fit(LINES, vocab_size=5)   # <pad>, <unk> and the three commonest characters
+    assert small.chars[0] == " " and small.get_vocab_size() == 5
+    assert small.encode("\u2603").ids == [CharTokenizer.UNK_ID]
+    assert (small.token_to_id("<pad>"), small.token_to_id(" "), small.token_to_id("\u2603")) == (0, 2, None)
+    assert CharTokenizer.fit(LINES[::-1], vocab_size=200).chars == tok.chars   # a function of the counts only
+    with pytest.raises(ValueError, match=">= 3 ids"):
+        CharTokenizer.fit(LINES, vocab_size=2)
+
+
+def test_unigram_entropy_on_a_toy_corpus():
+    from mdlm_core.data.text import CharTokenizer, unigram_entropy
+    tok = CharTokenizer.fit(["aab"], vocab_size=10)
+    h = unigram_entropy(encode_stream(tok, ["aab", "aab"]))
+    assert h == pytest.approx(-(2 / 3) * np.log(2 / 3) - (1 / 3) * np.log(1 / 3), abs=1e-12)
+    assert unigram_entropy([7, 7, 7]) == 0.0
+    assert unigram_entropy(np.arange(8)) == pytest.approx(np.log(8))

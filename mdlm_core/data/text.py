@@ -11,6 +11,11 @@ Generic on purpose (notebook 03 pre-trains on WikiText-2, the SFT notebook reuse
 * ``encode_stream`` turns texts into one flat id stream; ``pack_sequences`` cuts a stream into fixed-length
   rows, padding only the last one and keeping a validity mask, so no token is dropped or duplicated.
 
+``CharTokenizer.fit(texts, vocab_size)`` is the character-level alternative (notebook 03's quick profile):
+``<pad>``, ``<unk>``, then the most frequent characters; it round-trips any text made of its characters.
+``unigram_entropy(ids)`` is the entropy of a token stream's own unigram distribution, the loss a model
+that ignores context cannot beat on that stream.
+
 Byte-level BPE round-trips any string exactly (every byte is in the base alphabet), including WikiText's
 ``<unk>`` markers and its `` @-@ `` style escapes, which it simply learns as frequent merges.
 """
@@ -33,6 +38,7 @@ from .registry import DATA_ENV, FETCH_COMMAND, DataFetchError, data_dirs, locate
 WIKITEXT2_DIRNAME = "wikitext-2"
 WIKITEXT2_FILES = {"train": "wiki.train.tokens", "valid": "wiki.valid.tokens", "test": "wiki.test.tokens"}
 PAD_TOKEN = "<pad>"
+UNK_TOKEN = "<unk-char>"
 TOKENIZER_FORMAT = 1  # bump when the tokenizer recipe below changes, so old caches are not reused
 
 
@@ -141,6 +147,74 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: in
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer
+
+
+@dataclass(frozen=True)
+class Encoding:
+    ids: list[int]
+
+
+class CharTokenizer:
+    """Character-level tokenizer: id 0 pads, id 1 stands for any character outside the vocabulary, ids
+    2.. are characters by decreasing training frequency (ties by code point, so the vocabulary is a pure
+    function of the texts). Same duck type as a ``tokenizers.Tokenizer`` for ``encode_stream`` / ``decode_stream``.
+    """
+
+    PAD_ID, UNK_ID = 0, 1
+
+    def __init__(self, chars: Sequence[str]):
+        if len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
+            raise ValueError("CharTokenizer needs distinct single characters")
+        self.chars = list(chars)
+        self.index = {c: i + 2 for i, c in enumerate(self.chars)}
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], vocab_size: int) -> "CharTokenizer":
+        """The (vocab_size - 2) most frequent characters of ``texts``."""
+        if vocab_size < 3:
+            raise ValueError(f"vocab_size={vocab_size}: a character tokenizer needs >= 3 ids (<pad>, <unk>, one character)")
+        from collections import Counter
+        counts = Counter()
+        for text in texts:
+            counts.update(text)
+        ranked = sorted(counts, key=lambda c: (-counts[c], ord(c)))
+        return cls(ranked[:vocab_size - 2])
+
+    def get_vocab_size(self) -> int:
+        return len(self.chars) + 2
+
+    def token_to_id(self, token: str) -> int | None:
+        if token == PAD_TOKEN:
+            return self.PAD_ID
+        return self.UNK_ID if token == UNK_TOKEN else self.index.get(token)
+
+    def encode(self, text: str) -> Encoding:
+        return Encoding([self.index.get(c, self.UNK_ID) for c in text])
+
+    def encode_batch(self, texts: Sequence[str], add_special_tokens: bool = False) -> list[Encoding]:
+        return [self.encode(t) for t in texts]
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        out = []
+        for i in ids:
+            if i >= 2:
+                out.append(self.chars[i - 2])
+            elif not skip_special_tokens:
+                out.append(PAD_TOKEN if i == self.PAD_ID else UNK_TOKEN)
+            elif i == self.UNK_ID:
+                out.append("\ufffd")   # the replacement character: an unknown character stays visible
+        return "".join(out)
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.chars).encode()).hexdigest()[:16]
+
+
+def unigram_entropy(ids: np.ndarray | torch.Tensor | Sequence[int]) -> float:
+    """Entropy (nats) of the empirical unigram distribution of ``ids``: -sum_v p_v log p_v."""
+    counts = np.bincount(np.asarray(ids, dtype=np.int64).reshape(-1))
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
 
 
 def texts_digest(texts: Iterable[str]) -> str:

@@ -25,13 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..loss import md_loss
 from ..mask_ratio import MaskRatio
 from ..model import DiffusionTransformer, ModelConfig
-from ..companion.outputs import cache_dir, write_text
-from ..data.text import (PackedSequences, encode_stream, load_or_train_tokenizer, load_wikitext2, pack_sequences,
+from ..data.text import (CharTokenizer, PackedSequences, encode_stream, unigram_entropy, load_or_train_tokenizer, load_wikitext2, pack_sequences,
                         take_lines, texts_digest, tokenizer_key)
 from ..evaluation import ELBOResult, elbo_eval
 from ..companion import figure_names
@@ -48,6 +46,7 @@ WINDOWS = (*BINS, UNIFORM, CENTER)
 @dataclass(frozen=True)
 class LMConfig:
     # data and tokenizer
+    tokenizer: str = "bpe"             # "bpe" (byte-level BPE of vocab_size) or "char" (the vocab_size - 2 commonest characters)
     vocab_size: int = 4096
     seq_len: int = 128
     train_chars: int | None = None     # leading characters of the train split used (None: all)
@@ -57,6 +56,7 @@ class LMConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    position_encoding: str = "learned" # "learned", "rotary" or "both" (see model.py)
     # training
     batch_size: int = 32
     steps: int = 500
@@ -86,6 +86,8 @@ class LMConfig:
                              "(each t-bin gets the same number of strata)")
         for label in (*self.windows, *self.extra_seed_windows):
             MaskRatio.parse(label)
+        if self.tokenizer not in ("bpe", "char"):
+            raise ValueError(f"tokenizer={self.tokenizer!r}: use 'bpe' or 'char'")
 
     @property
     def jobs(self) -> list[tuple[str, int]]:
@@ -106,17 +108,20 @@ class LMConfig:
 
 
 LM_PROFILES = {
-    # seconds: a slice of the real files, a tiny model, every window (seed 0) and the references with seed 1
-    "smoke": LMConfig(vocab_size=384, seq_len=32, train_chars=200_000, eval_chars=40_000, n_layer=1, n_head=2,
+    # seconds: a slice of the real files, a tiny model, every window (seed 0) and the references with seed 1;
+    # BPE because notebook 04's smoke profile pretrains from it and counts its prompt/answer budgets in BPE tokens
+    "smoke": LMConfig(vocab_size=384, position_encoding="rotary", seq_len=32, train_chars=200_000,
+                      eval_chars=40_000, n_layer=1, n_head=2,
                       n_embd=32, batch_size=8, steps=4, warmup_steps=1, eval_every=2, valid_seqs=8, valid_draws=2,
                       test_seqs=16, test_draws=10, eval_batch_size=16, extra_seeds=(1,)),
-    # 2 CPU cores, ~35 min for the whole notebook: all of WikiText-2, a 1.3M-parameter model; every window
-    # with seed 0, the two references with seed 1 as well (14 runs) to measure the seed spread
-    "quick": LMConfig(vocab_size=2048, seq_len=128, n_layer=4, n_head=4, n_embd=128, batch_size=32, steps=300,
-                      lr=3e-3, warmup_steps=30, eval_every=50, valid_seqs=64, valid_draws=2,
-                      test_seqs=256, test_draws=20, seeds=(0,), extra_seeds=(1,)),
+    # 2 CPU cores: character-level WikiText-2 (126 commonest characters, 99.99% of the text), rotary
+    # positions (learned absolute positions stall near the unigram entropy at this budget: see notebook 03),
+    # a 0.35M-parameter model, 1,000 steps of 16 x 128 characters; every window with seeds 0 and 1 (paired)
+    "quick": LMConfig(tokenizer="char", vocab_size=128, seq_len=128, n_layer=3, n_head=4, n_embd=96,
+                      position_encoding="rotary", batch_size=16, steps=1000, lr=3e-3, warmup_steps=50,
+                      eval_every=250, valid_seqs=64, valid_draws=2, test_seqs=256, test_draws=20, seeds=(0, 1)),
     # the paper's scale (~50M parameters) on one GPU; same code
-    "paper": LMConfig(vocab_size=8192, seq_len=256, n_layer=8, n_head=10, n_embd=640, dropout=0.1,
+    "paper": LMConfig(vocab_size=8192, position_encoding="rotary", seq_len=256, n_layer=8, n_head=10, n_embd=640, dropout=0.1,
                       batch_size=64, steps=10_000, lr=3e-4, warmup_steps=500, eval_every=500,
                       valid_seqs=256, valid_draws=10, test_seqs=None, test_draws=50, eval_batch_size=64,
                       seeds=(0, 1, 2)),
@@ -142,11 +147,15 @@ class LMData:
 
 
 def prepare_lm_data(cfg: LMConfig, data_dir: str | Path | None = None, source: str = "local") -> LMData:
-    """WikiText-2 -> byte-level BPE trained on the (sliced) train split, cached -> packed rows."""
+    """WikiText-2 -> a tokenizer fit on the (sliced) train split (BPE: cached) -> packed rows."""
     corpus = load_wikitext2(data_dir, source=source)
     train_lines = take_lines(corpus.splits["train"], cfg.train_chars)
-    tokenizer = load_or_train_tokenizer(train_lines, cfg.vocab_size)
-    key = tokenizer_key(texts_digest(train_lines), cfg.vocab_size, 2)
+    if cfg.tokenizer == "char":
+        tokenizer = CharTokenizer.fit(train_lines, cfg.vocab_size)
+        key = "char-" + tokenizer.key
+    else:
+        tokenizer = load_or_train_tokenizer(train_lines, cfg.vocab_size)
+        key = tokenizer_key(texts_digest(train_lines), cfg.vocab_size, 2)
     lines = {"train": train_lines, "valid": take_lines(corpus.splits["valid"], cfg.eval_chars),
              "test": take_lines(corpus.splits["test"], cfg.eval_chars)}
     packed = {split: pack_sequences(encode_stream(tokenizer, text), cfg.seq_len) for split, text in lines.items()}
@@ -259,6 +268,11 @@ def run_u_curve(cfg: LMConfig, data: LMData, root: str | Path | None = None, pro
                          pd.DataFrame([{"window": r.label, "seed": r.seed, "train_seconds": r.seconds} for r in runs]))
 
 
+def masked_tokens_per_step(cfg: LMConfig, label: str) -> float:
+    """Expected masked (supervised) tokens per optimiser step: E[t] over the window x batch x sequence length."""
+    return cfg.mask_ratio(label).expectation(lambda t: t) * cfg.batch_size * cfg.seq_len
+
+
 def summarize_windows(runs: pd.DataFrame) -> pd.DataFrame:
     """Per training window: mean test loss over seeds, the seed s.d. (NaN with one seed), mean MC s.e."""
     out = (runs.groupby("window", sort=False)
@@ -332,6 +346,56 @@ def u_curve_claims(results: UCurveResults, n_params: int, vocab_size: int) -> li
     return claims
 
 
+# -- the gate: did the models learn? ----------------------------------------------------------------------
+GATE_RATIO = 0.8   # the uniform model's test ELBO must be <= 0.8 x the test set's unigram entropy
+
+
+@dataclass(frozen=True)
+class LearningGate:
+    """Did the uniform-trained model learn? Two pre-declared conditions, both needed before any verdict:
+    its test ELBO <= GATE_RATIO x the unigram entropy, and it uses context: its loss in the t-bin nearest
+    0.1 (most context visible) <= GATE_RATIO x its loss in the bin nearest 0.9."""
+
+    unigram_entropy: float      # nats per token, the scored test tokens' own unigram distribution
+    uniform_test_loss: float    # mean over seeds of the U[0,1] model's test ELBO
+    loss_low_t: float           # U[0,1] model's loss in the t-bin nearest 0.1 (mean over seeds)
+    loss_high_t: float          # ... and nearest 0.9
+
+    @property
+    def ratio(self) -> float:
+        return self.uniform_test_loss / self.unigram_entropy
+
+    @property
+    def uses_context(self) -> bool:
+        return self.loss_low_t <= GATE_RATIO * self.loss_high_t
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio <= GATE_RATIO and self.uses_context
+
+    def describe(self) -> str:
+        return (f"uniform test ELBO {self.uniform_test_loss:.3f} = {self.ratio:.3f} x unigram entropy "
+                f"{self.unigram_entropy:.3f} (needs <= {GATE_RATIO}); loss at t~0.1 {self.loss_low_t:.3f} vs t~0.9 "
+                f"{self.loss_high_t:.3f} (needs ratio <= {GATE_RATIO}): {'PASS' if self.passed else 'FAIL'}")
+
+    def enforce(self) -> None:
+        if not self.passed:
+            raise RuntimeError("the models did not learn enough to read the U-curve: " + self.describe()
+                               + ". Train longer (steps), tune lr, or resize the model before reading any verdict.")
+
+
+def learning_gate(results: "UCurveResults", data: LMData, cfg: LMConfig) -> LearningGate:
+    """The gate's numbers from the runs: unigram entropy of the scored test tokens, the uniform model's losses."""
+    test = scored_test_rows(cfg, data)
+    entropy = unigram_entropy(test.tokens[test.valid].numpy())
+    uniform = results.runs[results.runs.window == UNIFORM]
+    if uniform.empty:
+        raise ValueError(f"the gate needs the {UNIFORM} window among cfg.windows")
+    curve = results.loss_vs_t[results.loss_vs_t.window == UNIFORM].groupby("t_mid").loss.mean()
+    at = lambda t: float(curve.iloc[int(np.abs(curve.index.to_numpy() - t).argmin())])
+    return LearningGate(entropy, float(uniform.test_loss.mean()), at(0.1), at(0.9))
+
+
 def lm_flops_per_token(cfg: ModelConfig, mask_frac: float = 0.5) -> float:
     """Training FLOPs per token (forward + backward = 3x forward), counting matmuls only.
 
@@ -342,3 +406,43 @@ def lm_flops_per_token(cfg: ModelConfig, mask_frac: float = 0.5) -> float:
     d, L = cfg.n_embd, cfg.block_size
     per_layer = (4 + 2 * cfg.mlp_ratio) * d * d + 2 * L * d
     return 6.0 * (cfg.n_layer * per_layer + mask_frac * cfg.vocab_size * d)
+
+
+# -- the explorer over saved runs (notebook 03) -----------------------------------------------------------
+def draw_runs(loss_vs_t: pd.DataFrame, runs: pd.DataFrame, windows=(UNIFORM, CENTER, "[0,0.1]", "[0.9,1]")):
+    """Left: test loss per t-bin of the chosen windows (mean over seeds); right: the U-curve with them marked."""
+    import matplotlib.pyplot as plt
+
+    windows = [w for w in windows if w in set(runs.window)]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    curves = loss_vs_t.groupby(["window", "t_mid"], as_index=False)["loss"].mean()
+    means = runs.groupby("window").test_loss.mean()
+    for i, window in enumerate(windows):
+        sub = curves[curves.window == window]
+        ax.plot(sub.t_mid, sub.loss, marker="o", ms=3, color=f"C{i}", label=f"{window}: {means[window]:.3f}")
+    ax.set(xlabel="mask ratio t at test time", ylabel="loss at t (nats per masked token)", title="Loss vs t")
+    ax.legend(title="trained on: test ELBO", fontsize=8)
+    bins = [b for b in BINS if b in means.index]
+    centres = [MaskRatio.parse(b).expectation(lambda t: t) for b in bins]
+    ax2.plot(centres, [means[b] for b in bins], "o-", color="0.5", label="bins (mean over seeds)")
+    for i, window in enumerate(windows):
+        if window in bins:
+            ax2.plot(centres[bins.index(window)], means[window], "o", ms=10, color=f"C{i}")
+        else:
+            ax2.axhline(means[window], ls="--", color=f"C{i}", label=window)
+    ax2.set(xlabel="training bin (centre)", ylabel="test ELBO (nats/token)", title="U-curve")
+    ax2.legend(fontsize=8)
+    return fig
+
+
+def runs_explorer(loss_vs_t: pd.DataFrame, runs: pd.DataFrame, windows=(UNIFORM, CENTER, "[0,0.1]", "[0.9,1]")):
+    """Pick training windows, see their loss-vs-t curves and where they sit on the U-curve (static when headless)."""
+    from ..companion.interactive import explore, is_headless
+
+    present = [w for w in WINDOWS if w in set(runs.window)]
+    controls = {}
+    if not is_headless():
+        import ipywidgets as widgets
+        controls = {"windows": widgets.SelectMultiple(options=present, description="windows", rows=12)}
+    draw = lambda windows: draw_runs(loss_vs_t, runs, tuple(windows))
+    return explore(draw, controls, {"windows": tuple(w for w in windows if w in present)})

@@ -61,7 +61,7 @@ init_scale = None       # lever (Omnigrok): multiplies the init std, both object
 output_scale = None     # lever (lazy to rich, Kumar et al.): logits = alpha * f(x), both objectives
 steps = None            # MLP budget: runs that do not reach a threshold are censored here
 window_uppers = None    # b of the U[0, b] windows swept
-run_transformer = None  # None: smoke and paper yes, quick no (its ~10k steps x 8 members do not fit 25 minutes)
+run_transformer = True  # the transformer family beside the MLP (quick: 4 seeds per objective, 10k steps)
 transformer_seeds = None
 transformer_steps = None
 torch_threads = 1       # 1: the ensemble is bmm-bound and the machine is shared
@@ -89,8 +89,6 @@ cfg = config_for_profile(experiment.MLP_PROFILES, profile, mlp_width=mlp_width, 
                          window_uppers=tuple(window_uppers) if window_uppers else None)
 tf_cfg = config_for_profile(experiment.PARITY_PROFILES, profile, steps=transformer_steps,
                             seeds=tuple(range(transformer_seeds)) if transformer_seeds else None)
-if run_transformer is None:
-    run_transformer = out.profile != "quick"
 sns.set_theme(style="whitegrid", context="notebook")
 t_star, t1_theory = mdlm.optimal_mask_ratio(cfg.k), mdlm.optimal_window_upper(cfg.k)
 print(cfg)

@@ -159,8 +159,8 @@ class ParityConfig:
 PARITY_PROFILES = {
     "smoke": ParityConfig(n=8, k=2, n_train=128, n_test=128, n_layer=1, n_embd=32, batch_size=32, steps=60,
                           eval_every=20, warmup_steps=10, seeds=(0, 1, 2), window_uppers=(0.3, 1.0)),
-    # quick (the transformer family; notebook 02 runs it with run_transformer=True, it does not fit the 25-minute
-    # quick budget beside the MLP): the regime where the earlier CPU calibration saw supervised grokking:
+    # quick (the transformer family, beside the MLP in notebook 02): the regime where the earlier CPU calibration saw
+    # supervised grokking:
     # k = 4, 500 examples, batch 32 (12 ms per member-step against 33 at batch 128), 10k steps, 4 seeds.
     "quick": ParityConfig(n=20, k=4, n_train=500, n_test=512, batch_size=32, lr=1e-3, weight_decay=0.3,
                           warmup_steps=100, steps=10_000, eval_every=100, seeds=(0, 1, 2, 3),

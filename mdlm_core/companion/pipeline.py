@@ -28,6 +28,7 @@ import re
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -109,6 +110,9 @@ def _kernel_manager_class():
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.transport = "ipc"
+            # IPC sockets are files named <ip>-<port>: a private folder per kernel keeps two runners started in
+            # the same directory (e.g. two notebooks at once) from connecting to each other's kernel
+            self.ip = str(Path(tempfile.mkdtemp(prefix="mdlm-kernel-")) / "ipc")
 
         def format_kernel_cmd(self, extra_arguments=None):
             cmd = super().format_kernel_cmd(extra_arguments)

@@ -321,12 +321,13 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
 
 # -- the run cache, shared by every experiment ------------------------------------------------------------
 def train_cached(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, name: str, key: Any,
-                 eval_fn: EvalFn | None = None, root: str | Path | None = None, progress: bool = True) -> TrainResult:
+                 eval_fn: EvalFn | None = None, root: str | Path | None = None, progress: bool = True,
+                 desc: str | None = None) -> TrainResult:
     """``train`` in the run cache: ``<root or $MDLM_CACHE_DIR/runs>/<name>-<hash(key)>``. ``key`` must hold
     everything the result depends on (configs, data fingerprints); a finished run is loaded, not retrained,
     and an unfinished one resumes from its last checkpoint."""
     run_dir = run_dir_for(Path(root) if root is not None else cache_dir("runs"), name, key)
-    return train(model, step_fn, cfg, eval_fn=eval_fn, run_dir=run_dir, desc=name, progress=progress)
+    return train(model, step_fn, cfg, eval_fn=eval_fn, run_dir=run_dir, desc=desc or name, progress=progress)
 
 
 def cached_evaluation(run_dir: Path, name: str, config: Any, compute: Callable[[], Any]) -> Any:

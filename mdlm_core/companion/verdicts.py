@@ -224,23 +224,29 @@ def logrank_statistic(times_a, events_a, times_b, events_b) -> tuple[float, floa
     return float(chi2), float(o_minus_e)
 
 
-def logrank_test(times_fast, events_fast, times_slow, events_slow, *, what: str = "steps") -> TestResult:
-    """The censored-times rule: does the first group (the paper's faster one) reach the event sooner?"""
-    n = len(times_fast) + len(times_slow)
-    chi2, o_minus_e = logrank_statistic(times_fast, events_fast, times_slow, events_slow)
-    z = math.copysign(math.sqrt(chi2), o_minus_e) if chi2 > 0 else 0.0   # > 0: the paper's direction
-    p_two = float(stats.chi2.sf(chi2, 1)) if chi2 > 0 else 1.0
+def _censored_comparison(test: str, statistic: str, detail: str, z: float, p_two: float, events_fast, events_slow,
+                         what: str) -> TestResult:
+    """The verdict shared by the censored two-group tests (z > 0: the first group is faster, the paper's direction)."""
     if p_two < ALPHA:
         verdict = "reproduced" if z > 0 else "not reproduced"
     elif z > 0 and p_two < 0.2:
         verdict = "partly"
     else:
         verdict = "inconclusive"
-    rule = ("log-rank test with censoring at the budget: reproduced p < 0.05 in the paper's direction, "
+    rule = (f"{test} with censoring at the budget: reproduced p < 0.05 in the paper's direction, "
             "not reproduced p < 0.05 against it, partly p < 0.2 in its direction")
-    censored = int((~np.asarray(events_fast, bool)).sum() + (~np.asarray(events_slow, bool)).sum())
-    return TestResult(verdict, rule, f"chi2 = {chi2:.2f}", n, p_two, z,
-                      f"log-rank chi2 = {chi2:.2f}, p = {p_two:.3g} ({censored}/{n} runs censored, {what})")
+    events = np.concatenate([np.asarray(events_fast, bool), np.asarray(events_slow, bool)])
+    n, censored = len(events), int((~events).sum())
+    return TestResult(verdict, rule, statistic, n, p_two, z, f"{detail}, p = {p_two:.3g} ({censored}/{n} runs censored, {what})")
+
+
+def logrank_test(times_fast, events_fast, times_slow, events_slow, *, what: str = "steps") -> TestResult:
+    """The censored-times rule: does the first group (the paper's faster one) reach the event sooner?"""
+    chi2, o_minus_e = logrank_statistic(times_fast, events_fast, times_slow, events_slow)
+    z = math.copysign(math.sqrt(chi2), o_minus_e) if chi2 > 0 else 0.0   # > 0: the paper's direction
+    p_two = float(stats.chi2.sf(chi2, 1)) if chi2 > 0 else 1.0
+    return _censored_comparison("log-rank test", f"chi2 = {chi2:.2f}", f"log-rank chi2 = {chi2:.2f}", z, p_two,
+                                events_fast, events_slow, what)
 
 
 # -- the U-curve ------------------------------------------------------------------------------------------------
@@ -336,18 +342,8 @@ def gehan_statistic(times_a, events_a, times_b, events_b) -> tuple[float, float]
 
 def gehan_test(times_fast, events_fast, times_slow, events_slow, *, what: str = "steps") -> TestResult:
     """The censored Mann-Whitney rule: does the first group (the paper's faster one) reach the event sooner?"""
-    n = len(times_fast) + len(times_slow)
     w, variance = gehan_statistic(times_fast, events_fast, times_slow, events_slow)
     z = w / math.sqrt(variance) if variance > 0 else 0.0     # > 0: the paper's direction
     p_two = float(2 * stats.norm.sf(abs(z))) if variance > 0 else 1.0
-    if p_two < ALPHA:
-        verdict = "reproduced" if z > 0 else "not reproduced"
-    elif z > 0 and p_two < 0.2:
-        verdict = "partly"
-    else:
-        verdict = "inconclusive"
-    rule = ("Gehan's censored Mann-Whitney test with censoring at the budget: reproduced p < 0.05 in the paper's "
-            "direction, not reproduced p < 0.05 against it, partly p < 0.2 in its direction")
-    censored = int((~np.asarray(events_fast, bool)).sum() + (~np.asarray(events_slow, bool)).sum())
-    return TestResult(verdict, rule, f"z = {z:.2f}", n, p_two, z,
-                      f"Gehan W = {w:.0f}, z = {z:.2f}, p = {p_two:.3g} ({censored}/{n} runs censored, {what})")
+    return _censored_comparison("Gehan's censored Mann-Whitney test", f"z = {z:.2f}", f"Gehan W = {w:.0f}, z = {z:.2f}",
+                                z, p_two, events_fast, events_slow, what)

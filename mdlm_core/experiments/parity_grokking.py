@@ -10,14 +10,14 @@ set, the test set, the initialisation and the batch order) and, for MD, a mask-r
   fixed to the label, t := 1 and the mean over sequences instead of tokens.
 * **Accuracy** (train and test alike): mask only y and take the argmax over {0, 1}.
 
-While MD trains, the same batches give the paper's loss decomposition (signal.py): a mask is in the
+While MD trains, the same batches give the paper's loss decomposition (theory/signal.py): a mask is in the
 **Signal regime** when exactly one of the k + 1 relevant tokens S ∪ {y} is masked. We log the CE on that
 one masked relevant token (how well the parity feature is computed), the mean squared logit margin
 (logit_1 - logit_0)^2 over the masked tokens of **Noise-regime** masks (the output magnitude that the
 implicit L2 term pulls to zero: its Bayes-optimal value is 0), and the fraction of Signal masks, to
 compare with P_S = E_t[(k+1) t (1-t)^k] of the mask-ratio distribution.
 
-All members of one call share the training loop of ``train.py`` (lr, schedule, weight decay, steps) and
+All members of one call share the training loop of ``training.py`` (lr, schedule, weight decay, steps) and
 run as one ``Ensemble``; each member's randomness is a pure function of (seed, step), so a member draws
 exactly what a solo run of the same seed draws.
 """
@@ -39,11 +39,10 @@ from ..mask_ratio import MaskRatio
 from ..loss import mask_tokens, md_loss_terms, sample_mask, subs_log_probs
 from ..model import DiffusionTransformer, ModelConfig
 from ..companion import figure_names
-from ..companion.outputs import cache_dir
-from ..companion.verdicts import Claim, gehan_test, logrank_test, share_test
+from ..companion.verdicts import Claim, gehan_test, share_test
 from ..data.parity import PARITY_MASK_ID, PARITY_VOCAB, ParityData, make_parity_data
 from ..theory.signal import count_masked_relevant, optimal_mask_ratio, optimal_window_upper, signal_probability
-from ..training import TrainConfig, derive_config, resolve_device, run_dir_for, train
+from ..training import TrainConfig, derive_config, resolve_device, train, train_cached
 
 SUPERVISED = "supervised"
 MD = "md"
@@ -295,7 +294,7 @@ class ParityObjective:
 
     @torch.no_grad()
     def decomposition(self, logits: torch.Tensor, batch: ParityBatch, md_only: bool = True) -> dict[str, float]:
-        """Signal/Noise split of this batch per (MD) member, as sums and counts (train.py averages them)."""
+        """Signal/Noise split of this batch per (MD) member, as sums and counts (training.py averages them)."""
         out: dict[str, float] = {}
         margin = (logits[..., 1] - logits[..., 0]).float()
         nll = F.cross_entropy(logits.float().flatten(0, -2), batch.tokens.flatten(), reduction="none").view(margin.shape)
@@ -370,11 +369,14 @@ def train_parity(members: Sequence[ParityMember], cfg: ParityConfig, steps: int 
         objective = ParityObjective(group, [data[m.seed] for m in group], cfg.batch_size, device,
                                     float64_loss=cfg.float64_loss, log_train_regimes=cfg.log_train_regimes)
         model = build_model(cfg, [m.seed for m in group], ensemble).to(device)
-        run_dir = run_dir_for(cache_dir("runs"), "parity", run_key(group, cfg, steps)
-                              | {"ensemble": ensemble}) if cache else None
-        result = train(model, objective.step_fn, cfg.train_config(steps), eval_fn=objective.eval_fn,
-                       run_dir=run_dir, desc=f"{desc} ({len(group)} run{'s' * (len(group) > 1)})",
-                       progress=progress)
+        label = f"{desc} ({len(group)} run{'s' * (len(group) > 1)})"
+        if cache:
+            result = train_cached(model, objective.step_fn, cfg.train_config(steps), name="parity",
+                                  key=run_key(group, cfg, steps) | {"ensemble": ensemble}, eval_fn=objective.eval_fn,
+                                  progress=progress, desc=label)
+        else:
+            result = train(model, objective.step_fn, cfg.train_config(steps), eval_fn=objective.eval_fn, desc=label,
+                           progress=progress)
         frames.append(tidy_metrics(result.metrics, group, cfg.k, cfg.batch_size).assign(
             family=cfg.family, seconds=result.seconds))
     out = pd.concat(frames, ignore_index=True)
@@ -385,7 +387,7 @@ _MEMBER_COLUMN = re.compile(r"^(?P<name>.+)\.m(?P<index>\d+)$")
 
 
 def tidy_metrics(wide: pd.DataFrame, members: Sequence[ParityMember], k: int, batch_size: int) -> pd.DataFrame:
-    """train.py's one-row-per-evaluation table -> one row per (member, evaluation).
+    """training.py's one-row-per-evaluation table -> one row per (member, evaluation).
 
     Columns: step, objective, seed, mask_ratio (label), train_acc, test_acc, loss, signal_loss (CE on the
     one masked relevant token of Signal masks), noise_sq_margin (mean (logit_1 - logit_0)^2 on masked

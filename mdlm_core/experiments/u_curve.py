@@ -9,7 +9,7 @@ MD ELBO over t in [0, 1]. This module holds the experiment's pieces:
 * ``elbo_eval``: the test loss, a fixed-seed stratified Monte Carlo over t (every sequence gets one t in
   each of ``n_draws`` equal strata of [eps, 1]), with its standard error and the loss per t-bin;
 * ``train_lm_run`` / ``run_u_curve``: one cached, resumable run per (window, seed) through the shared loop
-  in ``train.py``, then the test evaluation (cached beside the run).
+  in ``training.py``, then the test evaluation (cached beside the run).
 
 The evaluation draws its t's and masks from its own seeded generator and never from the model, so every
 model sees the same masks (common random numbers): differences between models are far more precise

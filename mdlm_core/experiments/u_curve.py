@@ -436,13 +436,22 @@ def draw_runs(loss_vs_t: pd.DataFrame, runs: pd.DataFrame, windows=(UNIFORM, CEN
 
 
 def runs_explorer(loss_vs_t: pd.DataFrame, runs: pd.DataFrame, windows=(UNIFORM, CENTER, "[0,0.1]", "[0.9,1]")):
-    """Pick training windows, see their loss-vs-t curves and where they sit on the U-curve (static when headless)."""
+    """Pick training windows and slide along the ten bins to add one more: see their loss-vs-t curves and where they
+    sit on the U-curve (static when headless, with the best bin as the slider's first position)."""
     from ..companion.interactive import explore, is_headless
 
     present = [w for w in WINDOWS if w in set(runs.window)]
+    bins = [b for b in BINS if b in present]
+    if not bins:
+        raise ValueError("runs_explorer needs notebook 03's runs with at least one 0.1-wide training bin")
+    means = runs.groupby("window").test_loss.mean()
+    best = min(bins, key=means.get)
     controls = {}
     if not is_headless():
         import ipywidgets as widgets
-        controls = {"windows": widgets.SelectMultiple(options=present, description="windows", rows=12)}
-    draw = lambda windows: draw_runs(loss_vs_t, runs, tuple(windows))
-    return explore(draw, controls, {"windows": tuple(w for w in windows if w in present)})
+        style = {"description_width": "6em"}
+        controls = {"windows": widgets.SelectMultiple(options=present, description="windows", rows=12, style=style),
+                    "bin": widgets.SelectionSlider(options=bins, value=best, description="and bin", style=style,
+                                                   continuous_update=False, layout=widgets.Layout(width="34em"))}
+    draw = lambda windows, bin: draw_runs(loss_vs_t, runs, tuple(dict.fromkeys((*windows, bin))))  # noqa: E731
+    return explore(draw, controls, {"windows": tuple(w for w in windows if w in present), "bin": best})

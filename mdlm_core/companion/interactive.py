@@ -181,6 +181,15 @@ def draw_sft_curves(metrics, task: str, windows: tuple[str, ...], last_step: int
     return fig
 
 
+_STYLE = {"description_width": "6em"}   # the explorers over saved curves share their look
+
+
+def _up_to_step_slider(widgets, steps):
+    """The slider of an explorer over saved training curves: the last logged step shown."""
+    return widgets.SelectionSlider(options=steps, value=steps[-1], description="up to step", continuous_update=False,
+                                   style=_STYLE, layout=widgets.Layout(width="34em"))
+
+
 def sft_curves_explorer(metrics):
     """Pick a task, the windows to compare and the last step shown, over notebook 04's saved training curves
     (the ``04_sft_training_curves`` table: window, seed, step, <task>_acc, train_loss)."""
@@ -194,13 +203,11 @@ def sft_curves_explorer(metrics):
     if not is_headless():
         import ipywidgets as widgets
 
-        style, layout = {"description_width": "6em"}, widgets.Layout(width="34em")
         controls = {"metrics": widgets.fixed(metrics),
-                    "task": widgets.Dropdown(options=tasks, description="task", style=style),
+                    "task": widgets.Dropdown(options=tasks, description="task", style=_STYLE),
                     "windows": widgets.SelectMultiple(options=windows, rows=min(6, len(windows)),
-                                                      description="windows", style=style),
-                    "last_step": widgets.SelectionSlider(options=steps, description="up to step",
-                                                         continuous_update=False, style=style, layout=layout)}
+                                                      description="windows", style=_STYLE),
+                    "last_step": _up_to_step_slider(widgets, steps)}
     return explore(draw_sft_curves, controls,
                    {"metrics": metrics, "task": tasks[0], "windows": windows, "last_step": steps[-1]})
 
@@ -235,13 +242,11 @@ def parity_curves_explorer(metrics):
     if not is_headless():
         import ipywidgets as widgets
 
-        style, layout = {"description_width": "6em"}, widgets.Layout(width="34em")
         controls = {"metrics": widgets.fixed(metrics),
-                    "family": widgets.Dropdown(options=families, description="family", style=style),
-                    "window": widgets.Dropdown(options=windows, description="objective", style=style),
+                    "family": widgets.Dropdown(options=families, description="family", style=_STYLE),
+                    "window": widgets.Dropdown(options=windows, description="objective", style=_STYLE),
                     "seeds": widgets.SelectMultiple(options=seeds, value=seeds[:4], rows=min(6, len(seeds)),
-                                                    description="seeds", style=style),
-                    "last_step": widgets.SelectionSlider(options=steps, value=steps[-1], description="up to step",
-                                                         continuous_update=False, style=style, layout=layout)}
+                                                    description="seeds", style=_STYLE),
+                    "last_step": _up_to_step_slider(widgets, steps)}
     return explore(draw_parity_curves, controls, {"metrics": metrics, "family": families[0], "window": windows[0],
                                                   "seeds": seeds[:4], "last_step": steps[-1]})

@@ -7,7 +7,9 @@ are all restored), and a run cache keyed by a hash of the full configuration, so
 notebook skips finished runs. What it does not own: the objective. The caller passes
 ``step_fn(model, step, generator) -> (loss, {name: float})`` and optionally
 ``eval_fn(model, step) -> {name: float}``; everything random inside them must draw from the given
-generator (or the global RNG, which is checkpointed too) for resumes to be exact.
+generator (or the global RNG, which is checkpointed too) for resumes to be exact. A step_fn that keeps state of
+its own across steps (an adaptive mask-ratio sampler) passes it as ``state=`` (anything with ``state_dict`` /
+``load_state_dict``): it is checkpointed, restored on resume, and saved with the final model.
 """
 
 from __future__ import annotations
@@ -168,6 +170,7 @@ class TrainResult:
     run_dir: Path | None
     cached: bool            # True when the run was already finished and nothing was trained
     seconds: float = float("nan")   # wall time of the session that finished training (a cached run: as recorded)
+    state: dict | None = None       # the final state_dict of ``train(..., state=)``, when one was given
 
 
 CHECKPOINT = "checkpoint.pt"
@@ -217,8 +220,13 @@ def _gather(obj: Any, world: int) -> list:
     return out
 
 
+def _state_entry(state: Any) -> dict:
+    return {} if state is None else {"state": state.state_dict()}
+
+
 def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn: EvalFn | None = None,
-          run_dir: str | Path | None = None, desc: str = "train", progress: bool = True) -> TrainResult:
+          run_dir: str | Path | None = None, desc: str = "train", progress: bool = True,
+          state: Any = None) -> TrainResult:
     """Train ``model`` in place for cfg.steps optimiser steps; resumable and cached when run_dir is given.
 
     Under torch.distributed (``torchrun --nproc_per_node N``) the model is wrapped in
@@ -235,11 +243,14 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
     if run_dir is not None and (run_dir / FINAL).exists():
         final = load_checkpoint(run_dir / FINAL)
         model.load_state_dict(final["model"])
+        if state is not None:
+            state.load_state_dict(final["state"])
         if verbose:
             print(f"[train] {desc}: finished run found in cache ({run_dir.name}), not retrained", flush=True)
         timing = run_dir / TIMING
         seconds = json.loads(timing.read_text())["seconds_this_session"] if timing.exists() else float("nan")
-        return TrainResult(pd.DataFrame(final["rows"]), run_dir, cached=True, seconds=seconds)
+        return TrainResult(pd.DataFrame(final["rows"]), run_dir, cached=True, seconds=seconds,
+                           state=final.get("state"))
 
     net = _wrap_ddp(model) if world > 1 else model
     optimizer = make_optimizer(model, cfg)
@@ -255,6 +266,8 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
         generator.set_state(states[rank] if isinstance(states, list) else states)
         torch.set_rng_state(ckpt["torch_rng"])
         rows, start = ckpt["rows"], ckpt["step"]
+        if state is not None:
+            state.load_state_dict(ckpt["state"])
 
     def evaluate(step: int, sums: dict[str, float], count: int) -> None:
         row: dict[str, float] = {"step": step, "lr": learning_rate(max(step - 1, 0), cfg)}
@@ -301,11 +314,12 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
                 if rank == 0:
                     _save(run_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                                  "generator": states if world > 1 else states[0],
-                                                 "torch_rng": torch.get_rng_state(), "rows": rows, "step": done})
+                                                 "torch_rng": torch.get_rng_state(), "rows": rows, "step": done,
+                                                 **_state_entry(state)})
     bar.close()
     seconds = time.perf_counter() - t0
     if run_dir is not None and rank == 0:
-        _save(run_dir / FINAL, {"model": model.state_dict(), "rows": rows})
+        _save(run_dir / FINAL, {"model": model.state_dict(), "rows": rows, **_state_entry(state)})
         write_text(run_dir / TIMING, json.dumps({"seconds_this_session": seconds,
                                                         "resumed_from_step": start}) + "\n")
         (run_dir / CHECKPOINT).unlink(missing_ok=True)
@@ -316,18 +330,20 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
     if verbose:
         print(f"[train] {desc}: {cfg.steps - start} steps in {seconds:.1f} s", flush=True)
     model.eval()
-    return TrainResult(pd.DataFrame(rows), run_dir, cached=False, seconds=seconds)
+    return TrainResult(pd.DataFrame(rows), run_dir, cached=False, seconds=seconds,
+                       state=state.state_dict() if state is not None else None)
 
 
 # -- the run cache, shared by every experiment ------------------------------------------------------------
 def train_cached(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, name: str, key: Any,
                  eval_fn: EvalFn | None = None, root: str | Path | None = None, progress: bool = True,
-                 desc: str | None = None) -> TrainResult:
+                 desc: str | None = None, state: Any = None) -> TrainResult:
     """``train`` in the run cache: ``<root or $MDLM_CACHE_DIR/runs>/<name>-<hash(key)>``. ``key`` must hold
     everything the result depends on (configs, data fingerprints); a finished run is loaded, not retrained,
     and an unfinished one resumes from its last checkpoint."""
     run_dir = run_dir_for(Path(root) if root is not None else cache_dir("runs"), name, key)
-    return train(model, step_fn, cfg, eval_fn=eval_fn, run_dir=run_dir, desc=desc or name, progress=progress)
+    return train(model, step_fn, cfg, eval_fn=eval_fn, run_dir=run_dir, desc=desc or name, progress=progress,
+                 state=state)
 
 
 def cached_evaluation(run_dir: Path, name: str, config: Any, compute: Callable[[], Any]) -> Any:

@@ -25,4 +25,10 @@ KL_VS_K = "05_zhao_fig2a_kl_vs_K"
 KL_VS_TC = "05_zhao_fig2b_kl_vs_TC"
 ADAPTIVITY_CONSTANTS = "05_adaptivity_constants"
 
+# 06_adaptive_mask_ratio: beyond the paper (its open question: distributions of t other than windows)
+MASK_RATIO_DENSITIES = "06_mask_ratio_densities"
+ADAPTIVE_DENSITY_EVOLUTION = "06_adaptive_density_evolution"
+ADAPTIVE_TEST_ELBO = "06_adaptive_test_elbo"
+ADAPTIVE_PARITY = "06_adaptive_parity_density"
+
 ALL = tuple(value for name, value in sorted(globals().items()) if name.isupper() and isinstance(value, str))

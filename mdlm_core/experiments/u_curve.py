@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from ..loss import md_loss
-from ..mask_ratio import MaskRatio
+from ..mask_ratio import AdaptiveBins, MaskRatio, parse_mask_ratio
 from ..model import DiffusionTransformer, ModelConfig
 from ..data.text import (CharTokenizer, PackedSequences, encode_stream, unigram_entropy, load_or_train_tokenizer, load_wikitext2, pack_sequences,
                         take_lines, texts_digest, tokenizer_key)
@@ -85,7 +85,7 @@ class LMConfig:
             raise ValueError(f"test_draws={self.test_draws} must be a multiple of t_bins={self.t_bins} "
                              "(each t-bin gets the same number of strata)")
         for label in (*self.windows, *self.extra_seed_windows):
-            MaskRatio.parse(label)
+            parse_mask_ratio(label)
         if self.tokenizer not in ("bpe", "char"):
             raise ValueError(f"tokenizer={self.tokenizer!r}: use 'bpe' or 'char'")
 
@@ -97,8 +97,9 @@ class LMConfig:
                  if label in self.windows and (label, seed) not in jobs]
         return jobs
 
-    def mask_ratio(self, label: str) -> MaskRatio:
-        return MaskRatio.parse(label, stratified=self.stratified)
+    def mask_ratio(self, label: str):
+        """The training distribution of t for a label: a window, or notebook 06's beta / curriculum / adaptive."""
+        return parse_mask_ratio(label, stratified=self.stratified)
 
     def model_config(self, vocab_size: int) -> ModelConfig:
         return derive_config(ModelConfig, self, vocab_size=vocab_size, block_size=self.seq_len)
@@ -164,16 +165,25 @@ def prepare_lm_data(cfg: LMConfig, data_dir: str | Path | None = None, source: s
 
 
 # -- training -----------------------------------------------------------------------------------------
-def make_lm_step(train_rows: torch.Tensor, batch_size: int, mask_ratio: MaskRatio, device: torch.device):
-    """step_fn for ``train``: a random batch of packed rows, one MD-loss draw (bf16 autocast on GPU only)."""
+def make_lm_step(train_rows: torch.Tensor, batch_size: int, mask_ratio, device: torch.device):
+    """step_fn for ``train``: a random batch of packed rows, one MD-loss draw (bf16 autocast on GPU only).
+
+    ``mask_ratio`` is any distribution of ``mask_ratio.py``; t is drawn with the step number (a curriculum moves)
+    in the same generator order md_loss uses (rows, t, mask). An adaptive one gets a sampler, fed each
+    sequence's loss after the step and exposed as ``step.state`` for ``train(..., state=)``."""
     use_amp = device.type == "cuda"  # on CPU fp32 is faster (see the CPU calibration notes)
+    sampler = mask_ratio.new_sampler() if isinstance(mask_ratio, AdaptiveBins) else mask_ratio
 
     def step(model: DiffusionTransformer, step: int, generator: torch.Generator):
         idx = torch.randint(0, train_rows.shape[0], (batch_size,), generator=generator)
+        t = sampler.sample(batch_size, generator=generator, device=generator.device, step=step).to(device)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-            out = md_loss(model, train_rows[idx].to(device), mask_ratio, model.mask_id, generator)
+            out = md_loss(model, train_rows[idx].to(device), mask_ratio, model.mask_id, generator, t=t)
+        if sampler is not mask_ratio:
+            sampler.update(out.t, out.terms.detach().sum(1) / out.terms.shape[1], step)
         return out.loss, {"mask_frac": out.mask.float().mean().item()}
 
+    step.state = sampler if sampler is not mask_ratio else None
     return step
 
 
@@ -209,6 +219,7 @@ class LMRun:
     run_dir: Path
     seconds: float                # wall time of the training session that finished it (a resumed run: its last part)
     model: DiffusionTransformer = field(repr=False)
+    train_state: dict | None = field(default=None, repr=False)   # an adaptive sampler's final state
 
 
 def train_lm_model(cfg: LMConfig, data: LMData, label: str, seed: int, root: str | Path | None = None,
@@ -225,9 +236,10 @@ def train_lm_model(cfg: LMConfig, data: LMData, label: str, seed: int, root: str
         return {"valid_loss": elbo_eval(m, valid, cfg.valid_draws, cfg.eval_seed, t_bins=1,
                                         batch_size=cfg.eval_batch_size).loss}
 
-    result = train_cached(model, make_lm_step(data.train, cfg.batch_size, cfg.mask_ratio(label), device),
-                          cfg.train_config(seed), name=f"lm-{label}-s{seed}", key=run_config(cfg, data, label, seed),
-                          eval_fn=eval_fn, root=root, progress=progress)
+    step_fn = make_lm_step(data.train, cfg.batch_size, cfg.mask_ratio(label), device)
+    result = train_cached(model, step_fn, cfg.train_config(seed), name=f"lm-{label}-s{seed}",
+                          key=run_config(cfg, data, label, seed), eval_fn=eval_fn, root=root, progress=progress,
+                          state=getattr(step_fn, "state", None))
     return model, result
 
 
@@ -239,7 +251,7 @@ def train_lm_run(cfg: LMConfig, data: LMData, label: str, seed: int, root: str |
         result.run_dir, "test", eval_config(cfg),
         lambda: elbo_eval(model, scored_test_rows(cfg, data), cfg.test_draws, cfg.eval_seed, cfg.t_bins,
                           cfg.eval_batch_size).to_json()))
-    return LMRun(label, seed, result.metrics, test, result.run_dir, result.seconds, model)
+    return LMRun(label, seed, result.metrics, test, result.run_dir, result.seconds, model, result.state)
 
 
 @dataclass

@@ -19,6 +19,7 @@ than each model's own standard error suggests; ``paired_difference`` measures ex
 from __future__ import annotations
 
 import math
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,8 @@ from ..data.text import (CharTokenizer, PackedSequences, encode_stream, unigram_
 from ..evaluation import ELBOResult, elbo_eval
 from ..companion import figure_names
 from ..companion.verdicts import Claim, TestResult, paired_difference_test, u_shape_test
-from ..training import TrainConfig, TrainResult, cached_evaluation, derive_config, resolve_device, run_grid, train_cached
+from ..training import (TrainConfig, TrainResult, cached_evaluation, derive_config, grid_workers, resolve_device,
+                        run_grid, train_cached)
 
 # The paper's twelve training distributions: ten 0.1-wide bins, the standard U[0, 1], the [0.45, 0.55] window.
 BINS = tuple(MaskRatio.window(round(i / 10, 1), round((i + 1) / 10, 1)).label for i in range(10))
@@ -79,6 +81,7 @@ class LMConfig:
     extra_seeds: tuple[int, ...] = ()           # ... and these windows also with extra_seeds (the seed spread)
     extra_seed_windows: tuple[str, ...] = (UNIFORM, CENTER)
     device: str = "auto"               # "auto": cuda when available, else cpu
+    workers: int | None = None         # parallel training processes (None: one per CPU core; 1 on a GPU)
 
     def __post_init__(self) -> None:
         if self.test_draws % self.t_bins:
@@ -254,6 +257,10 @@ def train_lm_run(cfg: LMConfig, data: LMData, label: str, seed: int, root: str |
     return LMRun(label, seed, result.metrics, test, result.run_dir, result.seconds, model, result.state)
 
 
+def _train_lm_job(cfg: LMConfig, data: LMData, root: str | Path | None, progress: bool, job: tuple[str, int]) -> LMRun:
+    return train_lm_run(cfg, data, *job, root=root, progress=progress)  # a picklable run_one for worker processes
+
+
 @dataclass
 class UCurveResults:
     runs: pd.DataFrame       # one row per (window, seed): test loss, stderr, perplexity
@@ -265,8 +272,9 @@ class UCurveResults:
 
 def run_u_curve(cfg: LMConfig, data: LMData, root: str | Path | None = None, progress: bool = True) -> UCurveResults:
     """Every (window, seed) run of the config; seeds are the outer loop so early results cover all windows."""
-    runs = run_grid(cfg.jobs, lambda job: train_lm_run(cfg, data, *job, root=root, progress=progress),
-                    desc="runs", progress=progress)
+    workers = grid_workers(cfg.workers, len(cfg.jobs), resolve_device(cfg.device))
+    runs = run_grid(cfg.jobs, partial(_train_lm_job, cfg, data, root, progress), desc="runs", progress=progress,
+                    workers=workers)
     rows = []
     for run in runs:
         ratio = MaskRatio.parse(run.label)

@@ -288,7 +288,9 @@ class CurriculumRatio:
 
     def window_at(self, step: int) -> MaskRatio:
         centre = self.centre_at(step)
-        return MaskRatio(max(0.0, centre - self.width / 2), min(1.0, centre + self.width / 2), self.stratified)
+        # rounded so labels read [0.75,0.85], not [0.75,0.8500000000000001]
+        return MaskRatio(max(0.0, round(centre - self.width / 2, 10)), min(1.0, round(centre + self.width / 2, 10)),
+                         self.stratified)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None,
                device: torch.device | str = "cpu", step: int | None = None) -> torch.Tensor:
@@ -314,9 +316,10 @@ class AdaptiveBins:
 
     The signal (per bin j with centre c_j): the per-sequence training loss of the sequences whose t fell in
     bin j is tracked by two exponential averages in *steps* (half-lives ``fast`` and ``slow``; a bin sampled
-    rarely still forgets at the same pace). Progress = c_j x (slow - fast): the recent drop of the bin's loss
-    per masked token, times the share of tokens masked at c_j, i.e. the drop in nats per sequence position,
-    which counts what training at that t is still learning. The sampler draws bin j with probability
+    rarely still forgets at the same pace). Progress = c_j x (slow - fast - z s.e.): the recent drop of the
+    bin's loss per masked token beyond ``z`` standard errors of that difference (so pure noise earns nothing),
+    times the share of tokens masked at c_j, i.e. the drop in nats per sequence position, which counts what
+    training at that t is still learning. The sampler draws bin j with probability
     explore / n_bins + (1 - explore) progress_j^+ / sum progress^+ (uniform while no bin progresses and during
     the first ``warmup`` steps), then t uniformly inside the bin. Reading the loss costs O(batch) per step."""
 
@@ -326,9 +329,12 @@ class AdaptiveBins:
     slow: float = 200.0
     warmup: int = 100
     record_every: int = 25
+    z: float = 2.0
     stratified: bool = False
 
     def __post_init__(self) -> None:
+        if self.z < 0:
+            raise ValueError(f"z={self.z} must be >= 0 (standard errors of noise ignored by the progress signal)")
         if self.n_bins < 2 or not 0 < self.explore <= 1:
             raise ValueError(f"adaptive sampler needs n_bins >= 2 (got {self.n_bins}) and explore in (0, 1] "
                              f"(got {self.explore}): explore > 0 keeps every bin measured")
@@ -340,7 +346,7 @@ class AdaptiveBins:
     @property
     def label(self) -> str:
         return _labelled("adaptive", n_bins=self.n_bins, explore=self.explore, fast=self.fast, slow=self.slow,
-                         warmup=self.warmup, record_every=self.record_every)
+                         warmup=self.warmup, record_every=self.record_every, z=self.z)
 
     low = property(lambda self: 0.0, doc="the support's ends, as a window's (the bins cover [0, 1])")
     high = property(lambda self: 1.0)
@@ -374,7 +380,9 @@ class AdaptiveBinsSampler:
         n = spec.n_bins
         # exponential sums in steps: value_j = sum_i w^(age_i) loss_i, weight_j = sum_i w^(age_i)
         self.sums = torch.zeros(2, n, dtype=torch.float64)
+        self.squares = torch.zeros(2, n, dtype=torch.float64)       # sum_i w^age loss_i^2 (for the noise)
         self.weights = torch.zeros(2, n, dtype=torch.float64)
+        self.weights_sq = torch.zeros(2, n, dtype=torch.float64)    # sum_i w^(2 age): effective counts
         self.decay = torch.tensor([0.5 ** (1 / spec.fast), 0.5 ** (1 / spec.slow)], dtype=torch.float64)
         self.probs = torch.full((n,), 1.0 / n, dtype=torch.float64)
         self.centres = torch.as_tensor((spec.edges[:-1] + spec.edges[1:]) / 2)
@@ -395,9 +403,14 @@ class AdaptiveBinsSampler:
     # -- learning from the loss -------------------------------------------------------------------
     @property
     def progress(self) -> torch.Tensor:
-        means = self.sums / self.weights.clamp(min=1e-12)
-        seen = (self.weights > 0).all(0)
-        return torch.where(seen, self.centres * (means[1] - means[0]), torch.zeros_like(self.centres))
+        weights = self.weights.clamp(min=1e-12)
+        means = self.sums / weights
+        variance = (self.squares / weights - means ** 2).clamp(min=0)
+        effective = weights ** 2 / self.weights_sq.clamp(min=1e-24)       # Kish's effective sample size
+        se = (variance / effective.clamp(min=1.0)).sum(0).sqrt()          # s.e. of slow mean - fast mean (upper)
+        seen = (effective >= 2).all(0)
+        drop = means[1] - means[0] - self.spec.z * se
+        return torch.where(seen, self.centres * drop, torch.zeros_like(self.centres))
 
     @torch.no_grad()
     def update(self, t: torch.Tensor, per_sequence_loss: torch.Tensor, step: int) -> None:
@@ -407,8 +420,11 @@ class AdaptiveBinsSampler:
         j = (t * self.spec.n_bins).long().clamp(0, self.spec.n_bins - 1)
         batch_sum = torch.zeros(self.spec.n_bins, dtype=torch.float64).index_add_(0, j, loss)
         batch_count = torch.bincount(j, minlength=self.spec.n_bins).double()
+        batch_squares = torch.zeros(self.spec.n_bins, dtype=torch.float64).index_add_(0, j, loss ** 2)
         self.sums = self.sums * self.decay[:, None] + batch_sum
+        self.squares = self.squares * self.decay[:, None] + batch_squares
         self.weights = self.weights * self.decay[:, None] + batch_count
+        self.weights_sq = self.weights_sq * self.decay[:, None] ** 2 + batch_count
         if step + 1 >= self.spec.warmup:
             gain = self.progress.clamp(min=0)
             share = gain / gain.sum() if gain.sum() > 0 else torch.full_like(gain, 1.0 / self.spec.n_bins)
@@ -418,13 +434,15 @@ class AdaptiveBinsSampler:
 
     # -- checkpointing ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"sums": self.sums.clone(), "weights": self.weights.clone(), "probs": self.probs.clone(),
+        return {"sums": self.sums.clone(), "squares": self.squares.clone(), "weights": self.weights.clone(),
+                "weights_sq": self.weights_sq.clone(), "probs": self.probs.clone(),
                 "history_steps": torch.tensor([s for s, _ in self.history], dtype=torch.long),
                 "history_probs": torch.tensor([p for _, p in self.history], dtype=torch.float64).reshape(
                     -1, self.spec.n_bins)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.sums, self.weights, self.probs = (state[k].clone() for k in ("sums", "weights", "probs"))
+        self.sums, self.squares, self.weights, self.weights_sq, self.probs = (
+            state[k].clone() for k in ("sums", "squares", "weights", "weights_sq", "probs"))
         self.history = [(int(s), p.tolist()) for s, p in zip(state["history_steps"], state["history_probs"])]
 
 

@@ -34,7 +34,7 @@ from ..companion import figure_names
 from ..companion.verdicts import Claim, paired_difference_test, share_test
 from ..mask_ratio import AdaptiveBins, AdaptiveBinsSampler, BetaRatio, CurriculumRatio, MaskRatio, parse_mask_ratio
 from ..theory.signal import optimal_mask_ratio, signal_probability
-from ..training import run_grid, train_cached, resolve_device
+from ..training import grid_workers, resolve_device, run_grid, train_cached
 from . import parity_grokking as parity
 from . import u_curve
 
@@ -56,7 +56,7 @@ class AdaptiveConfig:
     adaptive_fast: float = 0.05           # half-lives of the progress averages, as shares of training
     adaptive_slow: float = 0.2
     adaptive_warmup: float = 0.1          # uniform for this share of training (the unigram phase)
-    workers: int = 2                      # run_grid worker processes
+    workers: int | None = None            # run_grid processes (None: one per CPU core; 1 on a GPU)
     # parity (notebook 02's MLP)
     parity_profile: str = "quick"         # parity_grokking.MLP_PROFILES
     parity_ks: tuple[int, ...] = (3, 4)
@@ -137,7 +137,7 @@ def run_lm(cfg: AdaptiveConfig, data: u_curve.LMData, progress: bool = True) -> 
     lm_cfg = cfg.lm_config()
     names = {label: name for name, label in cfg.labels().items()}
     runs = run_grid(lm_jobs(cfg), partial(_train_lm_job, lm_cfg, data), desc="LM runs", progress=progress,
-                    **({"workers": cfg.workers} if "workers" in run_grid.__code__.co_varnames else {}))
+                    workers=grid_workers(cfg.workers, len(lm_jobs(cfg)), resolve_device(lm_cfg.device)))
     table = pd.DataFrame([{"distribution": names[r.label], "label": r.label, "seed": r.seed,
                            "test_loss": r.test.loss, "test_stderr": r.test.stderr} for r in runs])
     loss_vs_t = pd.concat([r.test.per_bin.assign(distribution=names[r.label], seed=r.seed) for r in runs],

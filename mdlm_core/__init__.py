@@ -26,7 +26,7 @@ from .data import MissingDataError, PackedSequences, make_parity_data
 from .ensemble import Ensemble
 from .evaluation import ELBOResult, elbo_eval, paired_difference
 from .loss import MDLossOutput, mask_tokens, md_loss, md_loss_terms, sample_mask, subs_log_probs
-from .mask_ratio import MIN_MASK_RATIO, MaskRatio
+from .mask_ratio import MIN_MASK_RATIO, AdaptiveBins, BetaRatio, CurriculumRatio, MaskRatio, parse_mask_ratio
 from .model import DiffusionTransformer, ModelConfig
 from .samplers import (ancestral_sample, as_denoiser, block_schedules, generate, generate_blockwise, sample_tokens,
                        start_sequence, unmask_by_schedule)

@@ -62,6 +62,8 @@ class AdaptiveConfig:
     parity_ks: tuple[int, ...] = (3, 4)
     parity_seeds: tuple[int, ...] = (0, 1, 2, 3)
     parity_steps: int | None = None       # None: the profile's steps
+    parity_n: int | None = None           # None: the profile's n (input bits)
+    parity_n_train: int | None = None     # None: the profile's training-set size
     peak_tolerance: float = 0.05          # "finds t*": the final density peaks within this distance of t*
 
     def lm_config(self) -> u_curve.LMConfig:
@@ -83,7 +85,9 @@ class AdaptiveConfig:
 
     def parity_config(self, k: int) -> parity.ParityConfig:
         base = parity.MLP_PROFILES[self.parity_profile]
-        return dataclasses.replace(base, k=min(k, base.n), steps=self.parity_steps or base.steps)
+        n = self.parity_n or base.n
+        return dataclasses.replace(base, n=n, k=min(k, n), steps=self.parity_steps or base.steps,
+                                   n_train=self.parity_n_train or base.n_train)
 
 
 PROFILES = {
@@ -269,9 +273,11 @@ def run_parity(cfg: AdaptiveConfig, k: int, progress: bool = True) -> ParityAdap
 def peak_summary(result: ParityAdaptiveResult, tolerance: float) -> pd.DataFrame:
     """Per seed (and the seed mean): the final density's peak bin centre and whether it is within tolerance of t*."""
     t_star = optimal_mask_ratio(result.k)
-    per_seed = result.final.loc[result.final.groupby("seed").prob.idxmax(), ["seed", "t_mid", "prob"]]
-    mean = result.final.groupby("t_mid").prob.mean()
-    rows = [*per_seed.itertuples(index=False), ("mean", float(mean.idxmax()), float(mean.max()))]
+    def peak(probs: pd.Series) -> tuple[float, float]:   # a flat density has no peak (NaN)
+        return (float(probs.idxmax()) if probs.max() - probs.min() > 1e-9 else np.nan), float(probs.max())
+
+    rows = [(seed, *peak(g.set_index("t_mid").prob)) for seed, g in result.final.groupby("seed")]
+    rows.append(("mean", *peak(result.final.groupby("t_mid").prob.mean())))
     out = pd.DataFrame(rows, columns=["seed", "peak_t", "peak_prob"]).assign(k=result.k, t_star=t_star)
     out["within"] = (out.peak_t - t_star).abs() <= tolerance + 1e-9
     return out

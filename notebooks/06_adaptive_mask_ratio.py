@@ -40,10 +40,12 @@
 #   The reverse (low to mid) would start where notebook 03's bins learn worst ([0, 0.1] is the worst bin).
 # - **An online adaptive sampler** (a bandit over the ten bins): each bin's per-sequence loss is tracked by a
 #   fast and a slow exponential average (half-lives 5% and 20% of training); the bin's *learning progress* is
-#   the recent drop (slow − fast) beyond 2 s.e. of noise, times the bin's centre (the drop in nats per
-#   sequence position: the loss reduction that training at that $t$ still brings). Bins are drawn with
-#   probability 0.02 + 0.8 × progress share (uniform during the first 10% of training), then $t$ uniformly in the
-#   bin. It reads losses the step computes anyway.
+#   the recent drop (slow − fast) times the bin's centre (the drop in nats per sequence position: the loss
+#   reduction that training at that $t$ still brings). Bins are drawn with probability 0.03 + 0.7 × progress
+#   share (uniform during the first 10% of training), then $t$ uniformly in the bin. It reads losses the step
+#   computes anyway. The sampler can also ignore progress within `z` s.e. of noise; a probe with z = 2 put 82%
+#   of the mass on [0.8, 0.9] by step 225 (the unigram phase), after which the rarely drawn bins could not
+#   show significant progress, so the runs here use z = 0 and a larger exploration share (0.3).
 #
 # Uniform [0, 1] and the best fixed window **[0.4, 0.5]** (declared from notebook 03) come from notebook 03's
 # run cache for seeds 0 and 1 (same configuration, same runs) and are trained for seed 2; every new
@@ -135,7 +137,7 @@ final_probs = (lm.history[lm.history.step == lm.history.step.max()].groupby("bin
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.4), layout="constrained")
 for i, name in enumerate(experiment.DISTRIBUTIONS):
     density = experiment.density_of(labels[name], t_grid, probs=final_probs if name == "adaptive" else None)
-    ax.plot(t_grid, density, color=f"C{i}", label=f"{name}: {labels[name]}"[:60])
+    ax.plot(t_grid, density, color=f"C{i}", label=name + (f": {labels[name]}" if len(labels[name]) < 24 else ""))
 curriculum = mdlm.parse_mask_ratio(labels["curriculum"])
 for step in (0, curriculum.ramp // 2):
     ax.plot(t_grid, curriculum.density(t_grid, step), color="C3", lw=0.7, ls=":")
@@ -144,6 +146,7 @@ ax.set(xlabel="mask ratio t", ylabel="training density p(t)", ylim=(0, 11),
 ax.legend(fontsize=7)
 if len(lm.history):
     evolution = lm.history.groupby(["step", "t_mid"]).prob.mean().unstack()
+    ax2.grid(False)
     image = ax2.imshow(evolution.T.to_numpy(), aspect="auto", origin="lower", cmap="viridis",
                        extent=(0, evolution.index.max(), 0, 1))
     fig.colorbar(image, ax=ax2, label="bin probability (mean over seeds)")
@@ -228,6 +231,7 @@ for col, result in enumerate(parity_results):
     ax.set(xlabel="mask ratio t", ylabel="density", title=f"{result.k}-parity: final density (t* = {t_star:.2f})")
     ax.legend(fontsize=8)
     evolution = result.history.groupby(["step", "t_mid"]).prob.mean().unstack()
+    ax2.grid(False)
     ax2.imshow(evolution.T.to_numpy(), aspect="auto", origin="lower", cmap="viridis",
                extent=(0, evolution.index.max(), 0, 1))
     ax2.axhline(t_star, color="r", lw=0.8)
@@ -246,7 +250,10 @@ peaks
 # On parity that is where masked tokens are predictable once the rule is learned (a masked relevant bit whose
 # k partners are all visible), which per sequence is $\propto P_S(t)$; before the rule is learned the losses
 # are flat, so the density stays near uniform (the 2 s.e. noise threshold), and after it is learned the
-# progress fades again. The evolution panel shows when the density moved relative to test accuracy.
+# progress fades again. The evolution panel shows when the density moved relative to test accuracy. The
+# quick profile uses notebook 02's quick MLP (n = 20, 300 examples, 4,000 steps), where masked-diffusion
+# training at the best fixed t itself reaches only 0.65-0.80 test accuracy: read the density with the
+# accuracy curve beside it.
 
 # %% [markdown]
 # ## Explorer: Beta parameters, curriculum speed and the implied Signal probability

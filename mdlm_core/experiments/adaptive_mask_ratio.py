@@ -52,7 +52,8 @@ class AdaptiveConfig:
     curriculum_start: float = 0.8         # window centre at step 0 ...
     curriculum_width: float = 0.1
     curriculum_ramp: float = 0.5          # ... reaches the best window's centre after this share of training
-    adaptive_explore: float = 0.2         # share of the batch drawn uniformly over the bins
+    adaptive_explore: float = 0.3         # share of the batch drawn uniformly over the bins
+    adaptive_z: float = 0.0               # noise threshold in s.e. (0: none; a threshold starves rarely drawn bins)
     adaptive_fast: float = 0.05           # half-lives of the progress averages, as shares of training
     adaptive_slow: float = 0.2
     adaptive_warmup: float = 0.1          # uniform for this share of training (the unigram phase)
@@ -70,7 +71,7 @@ class AdaptiveConfig:
         return u_curve.LM_PROFILES[self.lm_profile]
 
     def adaptive(self, steps: int) -> AdaptiveBins:
-        return AdaptiveBins(explore=self.adaptive_explore, fast=max(1.0, self.adaptive_fast * steps),
+        return AdaptiveBins(explore=self.adaptive_explore, z=self.adaptive_z, fast=max(1.0, self.adaptive_fast * steps),
                             slow=max(2.0, self.adaptive_slow * steps), warmup=int(self.adaptive_warmup * steps),
                             record_every=max(1, steps // 40))
 

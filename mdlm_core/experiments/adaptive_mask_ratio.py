@@ -246,7 +246,7 @@ class ParityAdaptiveResult:
     k: int
     metrics: pd.DataFrame     # parity_grokking.tidy_metrics rows
     history: pd.DataFrame     # seed, step, bin, t_mid, prob
-    final: pd.DataFrame       # seed, bin, t_mid, prob (the last recorded density)
+    final: pd.DataFrame       # seed, bin, t_mid, prob (the final density: see final_density)
     seconds: float
 
 
@@ -267,8 +267,15 @@ def run_parity(cfg: AdaptiveConfig, k: int, progress: bool = True) -> ParityAdap
     metrics = parity.tidy_metrics(result.metrics, members, pcfg.k, pcfg.batch_size)
     history = pd.concat([sampler_history(s.state_dict()).assign(seed=seed) for seed, s in zip(seeds, samplers)],
                         ignore_index=True)
-    final = history[history.step == history.step.max()].drop(columns="step").reset_index(drop=True)
-    return ParityAdaptiveResult(pcfg.k, metrics, history, final, result.seconds)
+    return ParityAdaptiveResult(pcfg.k, metrics, history, final_density(history), result.seconds)
+
+
+def final_density(history: pd.DataFrame, share: float = 0.1) -> pd.DataFrame:
+    """The sampler's final density: its bin probabilities averaged over the records of the last ``share`` of
+    training (one record alone is a noisy snapshot of a sampler that follows a noisy signal)."""
+    last = history.step.max()
+    recent = history[history.step >= last - share * last]
+    return recent.groupby(["seed", "bin", "t_mid"], as_index=False).prob.mean()
 
 
 def peak_summary(result: ParityAdaptiveResult, tolerance: float) -> pd.DataFrame:

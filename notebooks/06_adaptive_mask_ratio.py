@@ -172,12 +172,13 @@ for seed, runs_of_seed in lm.runs.groupby("seed"):
     ax.plot(range(len(order)), values, "o-", alpha=0.7, label=f"seed {seed}")
 ax.set(xticks=range(len(order)), xticklabels=order, ylabel="test ELBO (nats/char)", title="Test ELBO per seed")
 ax.legend(fontsize=8)
+compared = ["beta", "curriculum", "adaptive", "best window"]
 for j, reference in enumerate(("best window", "uniform")):
     rows = paired[paired.reference == reference]
     se = np.sqrt(rows.seed_se.fillna(0) ** 2 + rows.eval_se ** 2)
-    ax2.errorbar(np.arange(len(rows)) + 0.15 * (2 * j - 1), rows.gain, yerr=2 * se, fmt="o", capsize=4,
-                 color=f"C{j}", label=f"vs {reference}")
-    ax2.set_xticks(range(len(rows)), rows.distribution)
+    ax2.errorbar([compared.index(d) + 0.15 * (2 * j - 1) for d in rows.distribution], rows.gain, yerr=2 * se,
+                 fmt="o", capsize=4, color=f"C{j}", label=f"vs {reference}")
+ax2.set_xticks(range(len(compared)), compared)
 ax2.axhline(0, color="k", lw=0.8)
 ax2.set(ylabel="paired gain (nats/char), ± 2 s.e.", title="Reference minus distribution (> 0: better)")
 ax2.legend(fontsize=8)

@@ -5,8 +5,11 @@
         [--profile-table] [--figure bench/parity_ensemble_flops.png]
 
 For each thread count the fp32 matmul peak is measured first (best of 5 ``torch.mm`` 1024^3 on those threads),
-then every (family, variant, members, batch) row: ``--warmup`` training steps that are not timed, then
-``--steps`` steps timed one by one; a row reports the MEDIAN step (robust to load spikes on a shared machine).
+then every (family, members, batch) configuration: each variant takes ``--warmup`` untimed training steps, then
+``--steps`` rounds in which every variant's step and one 1024^3 ``torch.mm`` are timed one after another; a row
+reports the MEDIAN step, and "row peak" is the peak from the median interleaved ``torch.mm``. On a shared
+machine a load change then hits the variants and the peak probe alike, so "% of row peak" is the fair figure;
+"% of peak" (against the best-of-5 peak taken first) is pessimistic when the machine is loaded.
 A step is what ``training.train`` does with notebook 02's objective: forward, the float64 MD / supervised loss,
 backward, per-member clipping, AdamW, on batches drawn before timing (drawing them, a Python loop over members
 in ``ParityObjective.draw_batch``, is timed on its own and shown as "draw").
@@ -18,7 +21,7 @@ Variants (transformer family, notebook 02's quick model, half the members superv
 The MLP family has ``batched`` (``MLPEnsemble``) and ``loop`` (E one-member ``MLPEnsemble``s).
 
 FLOP floor of a member-step: its matmul FLOPs (forward + backward = 3x the forward) over the peak;
-"% of peak" = floor / measured. ``--profile-table`` prints torch.profiler's op table for the largest batched
+"% of peak" = floor / measured ms per member-step. ``--profile-table`` prints torch.profiler's op table for the largest batched
 transformer row (where the time goes). The machine may be shared: the load average is printed per thread count.
 """
 
@@ -44,7 +47,10 @@ from mdlm_core.transformer_ensemble import TransformerEnsemble
 VARIANTS = {"transformer": ("batched", "vmap", "loop"), "mlp": ("batched", "loop")}
 
 
-def matmul_peak_flops(size: int = 1024, repeats: int = 5) -> float:
+PEAK_SIZE = 1024
+
+
+def matmul_peak_flops(size: int = PEAK_SIZE, repeats: int = 5) -> float:
     """Measured fp32 matmul FLOP/s on the current torch threads (best of ``repeats``)."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)
@@ -65,28 +71,48 @@ def parity_members(count: int, k: int) -> list[ParityMember]:
 
 
 class Trainer:
-    """One model, its objective and AdamW, stepped exactly as ``training.train`` steps it."""
+    """One model, its objective and AdamW, stepped exactly as ``training.train`` steps it.
 
-    def __init__(self, model: torch.nn.Module, members: list[ParityMember], cfg, batches: int):
-        self.model = model
+    ``notebook=False`` times the model step alone on batches drawn beforehand; ``notebook=True`` times what
+    notebook 02's loop does per step: draw the batch, the loss, the per-member metrics (``.tolist()``, and
+    the Signal/Noise bookkeeping when the profile logs it), backward, clip, AdamW.
+    """
+
+    def __init__(self, model: torch.nn.Module, members: list[ParityMember], cfg, batches: int, notebook: bool = False):
+        self.model, self.notebook = model, notebook
         self.objective = ParityObjective(members, [parity_data_for(cfg, m.seed) for m in members], cfg.batch_size,
-                                         float64_loss=cfg.float64_loss, log_train_regimes=False)
+                                         float64_loss=cfg.float64_loss,
+                                         log_train_regimes=cfg.log_train_regimes and notebook)
         self.train_cfg = cfg.train_config(batches)
         self.optimizer = make_optimizer(model, self.train_cfg)
-        self.batches = [self.objective.draw_batch(step) for step in range(batches)]
+        self.batches = [] if notebook else [self.objective.draw_batch(step) for step in range(batches)]
 
     def step(self, index: int) -> None:
-        losses, _ = self.objective.member_losses(self.model, self.batches[index % len(self.batches)])
+        if self.notebook:
+            loss, metrics = self.objective.step_fn(self.model, index, None)
+        else:
+            losses, _ = self.objective.member_losses(self.model, self.batches[index % len(self.batches)])
+            loss = losses.sum()
         self.optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
+        loss.backward()
         clip_gradients(self.model, self.train_cfg.grad_clip)
         self.optimizer.step()
+        if self.notebook:
+            loss.item()
+
+    def evaluate(self) -> None:
+        self.model.eval()
+        with torch.no_grad():
+            self.objective.eval_fn(self.model, 0)
+        self.model.train()
 
 
-def trainers(family: str, variant: str, members: list[ParityMember], cfg, batches: int) -> list[Trainer]:
+def trainers(family: str, variant: str, members: list[ParityMember], cfg, batches: int,
+             notebook: bool = False) -> list[Trainer]:
     seeds = [m.seed for m in members]
     if variant == "loop":
-        return [trainers(family, "batched" if family == MLP else "solo", [m], cfg, batches)[0] for m in members]
+        return [trainers(family, "batched" if family == MLP else "solo", [m], cfg, batches, notebook)[0]
+                for m in members]
     if family == MLP:
         model = build_model(cfg, seeds)
     elif variant == "solo":
@@ -95,21 +121,27 @@ def trainers(family: str, variant: str, members: list[ParityMember], cfg, batche
         model = Ensemble([seeded_model(cfg.model_config(), s) for s in seeds])
     else:
         model = TransformerEnsemble.from_seeds(cfg.model_config(), seeds)
-    return [Trainer(model, members, cfg, batches)]
+    return [Trainer(model, members, cfg, batches, notebook)]
 
 
-def median_step_seconds(group: list[Trainer], warmup: int, steps: int) -> float:
-    """Median wall time of one step of every trainer in ``group`` (a loop steps them one after another)."""
+def median_step_seconds(groups: dict[str, list[Trainer]], warmup: int, steps: int) -> dict[str, float]:
+    """Median wall time of one step of each group (a loop steps its trainers one after another), the groups
+    interleaved round by round with one 1024^3 ``torch.mm`` (key "peak mm"), so that a change in the machine's
+    load during the run hits every variant and the peak probe alike."""
+    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE), torch.randn(PEAK_SIZE, PEAK_SIZE)
     for i in range(warmup):
-        for trainer in group:
-            trainer.step(i)
-    times = []
+        for group in groups.values():
+            for trainer in group:
+                trainer.step(i)
+    times: dict[str, list[float]] = {name: [] for name in [*groups, "peak mm"]}
     for i in range(warmup, warmup + steps):
-        t0 = time.perf_counter()
-        for trainer in group:
-            trainer.step(i)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, group in groups.items():
+            t0 = time.perf_counter()
+            for trainer in group:
+                trainer.step(i)
+            times[name].append(time.perf_counter() - t0)
+        times["peak mm"].append(_timed(lambda: torch.mm(a, b)))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def flops_per_member_step(family: str, cfg) -> float:
@@ -138,6 +170,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["batched", "vmap", "loop"], choices=["batched", "vmap", "loop"])
     parser.add_argument("--profile", default="quick", help="notebook 02 profile whose model is timed")
     parser.add_argument("--profile-table", action="store_true", help="torch.profiler table of the largest batched row")
+    parser.add_argument("--notebook-step", action="store_true",
+                        help="also time notebook 02's whole step (batch drawing, metrics, bookkeeping) and one evaluation")
     parser.add_argument("--figure", default=None, help="write a PNG of ms per member-step vs the FLOP floor here")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -150,7 +184,8 @@ def main() -> None:
         peak = matmul_peak_flops()
         print(f"\n== {threads} thread(s): fp32 matmul peak {peak / 1e9:.1f} GFLOP/s; load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print("family       variant  E   batch  ms/step  ms/member-step  draw ms/member-step  floor ms  % of peak")
+        print("family       variant  E   batch  ms/step  ms/member-step  draw ms/member-step  floor ms  % of peak  "
+              "row peak  % of row peak")
         for family in families:
             base = (MLP_PROFILES if family == MLP else PARITY_PROFILES)[args.profile]
             for batch in args.batch:
@@ -158,28 +193,61 @@ def main() -> None:
                 floor_ms = 1e3 * flops_per_member_step(family, cfg) / peak
                 for size in args.members:
                     members = parity_members(size, cfg.k)
-                    for variant in [v for v in args.variants if v in VARIANTS[family]]:
-                        group = trainers(family, variant, members, cfg, batches)
-                        step_ms = 1e3 * median_step_seconds(group, args.warmup, args.steps)
+                    variants = [v for v in args.variants if v in VARIANTS[family]]
+                    groups = {v: trainers(family, v, members, cfg, batches) for v in variants}
+                    medians = median_step_seconds(groups, args.warmup, args.steps)
+                    row_peak = 2 * PEAK_SIZE ** 3 / medians["peak mm"]   # the peak probe, interleaved with the steps
+                    row_floor_ms = 1e3 * flops_per_member_step(family, cfg) / row_peak
+                    for variant, group in groups.items():
+                        step_ms = 1e3 * medians[variant]
                         draw_ms = 1e3 * statistics.median(_timed(lambda: [t.objective.draw_batch(i) for t in group])
                                                           for i in range(5))
                         per = step_ms / size
                         rows.append(dict(threads=threads, family=family, variant=variant, members=size, batch=batch,
                                          ms_per_step=step_ms, ms_per_member_step=per, draw_ms=draw_ms / size,
-                                         floor_ms=floor_ms, peak_gflops=peak / 1e9))
+                                         floor_ms=floor_ms, peak_gflops=peak / 1e9, row_floor_ms=row_floor_ms,
+                                         row_peak_gflops=row_peak / 1e9))
                         print(f"{family:12s} {variant:8s} {size:<3d} {batch:<6d} {step_ms:8.1f}  {per:14.2f}  "
-                              f"{draw_ms / size:19.2f}  {floor_ms:8.2f}  {100 * floor_ms / per:8.0f}%", flush=True)
+                              f"{draw_ms / size:19.2f}  {floor_ms:8.2f}  {100 * floor_ms / per:8.0f}%  "
+                              f"{row_peak / 1e9:8.1f}  {100 * row_floor_ms / per:8.0f}%", flush=True)
+        if args.notebook_step:
+            notebook_rows(families, args, threads, batches)
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.profile_table and "transformer" in families:
         torch.set_num_threads(args.threads[0])
         cfg = dataclasses.replace(PARITY_PROFILES[args.profile], batch_size=max(args.batch))
         group = trainers("transformer", "batched", parity_members(max(args.members), cfg.k), cfg, 10)
-        median_step_seconds(group, 3, 1)
+        median_step_seconds({"batched": group}, 3, 1)
         print(f"\ntorch.profiler, batched transformer, E={max(args.members)}, batch {cfg.batch_size}, "
               f"{args.threads[0]} thread(s), 10 steps:")
         print(profile_table(group))
     if args.figure:
         draw_figure(rows, args.figure)
+
+
+def notebook_rows(families: list[str], args, threads: int, batches: int) -> None:
+    """Notebook 02's step as ``training.train`` runs it (profile's bookkeeping on), plus one evaluation
+    amortised over the profile's ``eval_every`` steps."""
+    print(f"-- notebook 02's whole step, {threads} thread(s) (batch drawn inside, metrics, bookkeeping), and eval")
+    print("family       variant  E   batch  ms/member-step  eval ms/member  + eval/eval_every  % of row peak (all in)")
+    for family in families:
+        base = (MLP_PROFILES if family == MLP else PARITY_PROFILES)[args.profile]
+        for batch in args.batch:
+            cfg = dataclasses.replace(base, batch_size=batch)
+            for size in args.members:
+                variants = [v for v in args.variants if v in VARIANTS[family] and v != "loop"]
+                groups = {v: trainers(family, v, parity_members(size, cfg.k), cfg, batches, notebook=True)
+                          for v in variants}
+                medians = median_step_seconds(groups, args.warmup, args.steps)
+                floor_ms = 1e3 * flops_per_member_step(family, cfg) * medians["peak mm"] / (2 * PEAK_SIZE ** 3)
+                for variant, group in groups.items():
+                    per = 1e3 * medians[variant] / size
+                    group[0].evaluate()
+                    eval_ms = 1e3 * statistics.median(_timed(group[0].evaluate) for _ in range(3)) / size
+                    total = per + eval_ms / cfg.eval_every
+                    print(f"{family:12s} {variant:8s} {size:<3d} {batch:<6d} {per:14.2f}  {eval_ms:14.1f}  "
+                          f"{total:17.2f}  {100 * floor_ms / total:8.0f}%  (log_train_regimes={cfg.log_train_regimes},"
+                          f" eval_every={cfg.eval_every})", flush=True)
 
 
 def draw_figure(rows: list[dict], path: str) -> None:

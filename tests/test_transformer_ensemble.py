@@ -29,9 +29,9 @@ def member_tokens(members: int, step: int, batch: int = 5, length: int = 7) -> t
     return torch.randint(0, 3, (members, batch, length), generator=gen)
 
 
-@pytest.mark.parametrize("position_encoding", ["learned", "rotary", "both"])
-def test_member_forward_equals_the_solo_model(position_encoding):
-    cfg = dataclasses.replace(CFG, position_encoding=position_encoding)
+@pytest.mark.parametrize("position_encoding, bias", [("learned", True), ("rotary", True), ("both", False)])
+def test_member_forward_equals_the_solo_model(position_encoding, bias):
+    cfg = dataclasses.replace(CFG, position_encoding=position_encoding, bias=bias)
     ensemble = TransformerEnsemble.from_seeds(cfg, SEEDS).double()
     tokens = member_tokens(len(SEEDS), step=0)
     logits = ensemble(tokens)

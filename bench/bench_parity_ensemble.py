@@ -213,6 +213,8 @@ def main() -> None:
         if args.notebook_step:
             notebook_rows(families, args, threads, batches)
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        if args.figure:   # after every thread count, so an interrupted run keeps the rows it finished
+            draw_figure(rows, args.figure)
     if args.profile_table and "transformer" in families:
         torch.set_num_threads(args.threads[0])
         cfg = dataclasses.replace(PARITY_PROFILES[args.profile], batch_size=max(args.batch))
@@ -221,8 +223,6 @@ def main() -> None:
         print(f"\ntorch.profiler, batched transformer, E={max(args.members)}, batch {cfg.batch_size}, "
               f"{args.threads[0]} thread(s), 10 steps:")
         print(profile_table(group))
-    if args.figure:
-        draw_figure(rows, args.figure)
 
 
 def notebook_rows(families: list[str], args, threads: int, batches: int) -> None:

@@ -266,12 +266,13 @@ def draw_figure(rows: list[dict], path: str) -> None:
             ys = [next((r["ms_per_member_step"] for r in mine if r["variant"] == variant
                         and (r["batch"], r["members"]) == c), float("nan")) for c in configs]
             ax.bar([i + j * width for i in range(len(configs))], ys, width, label=variant)
-        floors = [next(r["floor_ms"] for r in mine if r["batch"] == c[0]) for c in configs]
-        ax.bar([i + len(variants) * width for i in range(len(configs))], floors, width, label="FLOP floor", color="k")
+        floors = [next(r["row_floor_ms"] for r in mine if (r["batch"], r["members"]) == c) for c in configs]
+        ax.bar([i + len(variants) * width for i in range(len(configs))], floors, width, color="k",
+               label="FLOP floor (interleaved peak)")
         ax.set(xticks=[i + 0.4 - width / 2 for i in range(len(configs))],
                xticklabels=[f"B{b}\nE{e}" for b, e in configs], yscale="log", ylabel="ms per member-step",
                title=f"{family}, {threads} thread(s)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
     fig.savefig(path, dpi=120)
     print(f"wrote {path}")
 

@@ -21,8 +21,9 @@ Variants (transformer family, notebook 02's quick model, half the members superv
 The MLP family has ``batched`` (``MLPEnsemble``) and ``loop`` (E one-member ``MLPEnsemble``s).
 
 FLOP floor of a member-step: its matmul FLOPs (forward + backward = 3x the forward) over the peak;
-"% of peak" = floor / measured ms per member-step. ``--profile-table`` prints torch.profiler's op table for the largest batched
-transformer row (where the time goes). The machine may be shared: the load average is printed per thread count.
+"% of peak" = floor / measured ms per member-step. ``--profile-table`` prints torch.profiler's op table for the
+largest batched transformer row (where the time goes). The machine may be shared: the load average is printed
+per thread count.
 """
 
 from __future__ import annotations
@@ -167,11 +168,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=20, help="timed steps per row (after --warmup)")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--variants", nargs="+", default=["batched", "vmap", "loop"], choices=["batched", "vmap", "loop"])
+    parser.add_argument("--variants", nargs="+", default=["batched", "vmap", "loop"],
+                        choices=["batched", "vmap", "loop"])
     parser.add_argument("--profile", default="quick", help="notebook 02 profile whose model is timed")
     parser.add_argument("--profile-table", action="store_true", help="torch.profiler table of the largest batched row")
     parser.add_argument("--notebook-step", action="store_true",
-                        help="also time notebook 02's whole step (batch drawing, metrics, bookkeeping) and one evaluation")
+                        help="also time notebook 02's whole step (batch drawing, metrics, bookkeeping) and one "
+                             "evaluation")
     parser.add_argument("--figure", default=None, help="write a PNG of ms per member-step vs the FLOP floor here")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")

@@ -174,7 +174,8 @@ class TransformerEnsemble(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens long [E, B, L] (MASK = ``mask_id``) -> logits [E, B, L, V] over the real tokens."""
         if tokens.dim() != 3 or tokens.shape[0] != self.size:
-            raise ValueError(f"tokens {tuple(tokens.shape)}: expected [E={self.size}, batch, length], one slice per member")
+            raise ValueError(f"tokens {tuple(tokens.shape)}: expected [E={self.size}, batch, length], "
+                             "one slice per member")
         members, batch, length = tokens.shape
         if length > self.cfg.block_size:
             raise ValueError(f"sequence length {length} exceeds block_size={self.cfg.block_size}")
@@ -194,8 +195,9 @@ class TransformerEnsemble(nn.Module):
 
     @torch.no_grad()
     def member(self, index: int) -> DiffusionTransformer:
-        """A standalone ``DiffusionTransformer`` holding member ``index``'s weights."""
-        model = DiffusionTransformer(self.cfg).to(self.tok_emb.weight.dtype)
+        """A standalone ``DiffusionTransformer`` with member ``index``'s weights; the global RNG is left as it was."""
+        with torch.random.fork_rng(devices=[]):   # building the model draws an init that is overwritten at once
+            model = DiffusionTransformer(self.cfg).to(self.tok_emb.weight.dtype)
         model.load_state_dict({name: p[index] for name, p in self.state_dict().items()})
         return model
 

@@ -102,3 +102,12 @@ def test_bad_input_names_the_fix():
         TransformerEnsemble([solo(CFG, 0), solo(dataclasses.replace(CFG, n_layer=1), 1)])
     with pytest.raises(TypeError, match="ensemble.Ensemble"):
         TransformerEnsemble([torch.nn.Linear(2, 2)])
+
+
+def test_member_copy_leaves_the_global_rng_alone():
+    ensemble = TransformerEnsemble.from_seeds(CFG, SEEDS)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    ensemble.member(1)
+    torch.testing.assert_close(torch.rand(3), expected)

@@ -7,6 +7,9 @@ one slider in every explorer (ipywidgets ``interactive``) and asserts that the e
 finally undoes the profile edit, saves, checks the ``.py`` is byte-identical and that closing asks nothing.
 (Opening already marks a notebook modified: JupyterLab adds the kernel's language_info, which jupytext.toml
 keeps out of the .py.)
+A second test reopens notebook 01 on a kernel that still runs, after its .py was opened as text in the same page
+(issue 20, item 3): the explorer must show its note and figure, not a widget error box, and the remedy the note
+names must give working sliders.
 
 Needs ``playwright`` (pip, dev extras) and ``/usr/bin/chromium`` (Debian's ``chromium``; ``.ci/run`` installs it,
 never ``playwright install``). Without them the test is skipped with the command that fixes it.

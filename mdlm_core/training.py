@@ -372,7 +372,9 @@ def grid_workers(requested: int | None, n_jobs: int, device: str | torch.device 
         return min(requested, max(n_jobs, 1))
     if torch.device(device).type != "cpu":
         return 1
-    return max(1, min(os.cpu_count() or 1, n_jobs))
+    # the cores this process may run on (a container's cpuset), not the host's count
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, n_jobs))
 
 
 def _init_worker(run_one: Callable) -> None:

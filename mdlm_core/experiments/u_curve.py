@@ -34,7 +34,7 @@ from ..data.text import (CharTokenizer, PackedSequences, encode_stream, unigram_
                         take_lines, texts_digest, tokenizer_key)
 from ..evaluation import ELBOResult, elbo_eval
 from ..companion import figure_names
-from ..companion.verdicts import Claim, TestResult, paired_difference_test, u_shape_test
+from ..companion.verdicts import Claim, paired_difference_test, two_way_residual_sd, u_shape_test
 from ..training import (TrainConfig, TrainResult, cached_evaluation, derive_config, grid_workers, resolve_device,
                         run_grid, train_cached)
 
@@ -339,16 +339,15 @@ def u_curve_claims(results: UCurveResults, n_params: int, vocab_size: int) -> li
     if len(seeds_all) >= 1 and set(BINS) <= set(runs.window):
         table = runs[runs.seed.isin(seeds_all)].pivot_table(index="window", columns="seed", values="test_loss")
         centres = [MaskRatio.parse(b).expectation(lambda t: t) for b in BINS]
-        if len(seeds_all) >= 2:
-            result = u_shape_test(centres, table.loc[list(BINS)].to_numpy())
-        else:
-            result = TestResult("inconclusive", "U-shape test (needs >= 2 seeds per bin)", "one seed per bin", 1,
-                                summary="one seed per bin: no paired s.e., no test")
+        result = u_shape_test(centres, table.loc[list(BINS)].to_numpy())
         claims.append(Claim.experiment(
             "Test loss is U-shaped in the training mask-ratio bin", "U-shape, minimum at [0.4,0.5] and [0.5,0.6]",
             result, figure_names.U_CURVE, setting))
     means = runs.groupby("window").test_loss.mean()
     interior = [b for b in BINS[1:-1] if b in means.index]
+    # seeds are blocks (each trains every window on the same data order): pool the seed noise over all windows
+    complete = runs.pivot_table(index="window", columns="seed", values="test_loss").dropna(axis=1)
+    resid_sd, resid_dof = two_way_residual_sd(complete.to_numpy()) if complete.shape[1] >= 2 else (math.nan, 0)
     for a, b, claim, paper in [
             (min(interior, key=means.get) if interior else None, UNIFORM, "The best bin beats uniform t ~ U[0,1]",
              "3.62 vs 3.88 (-0.26 nats, -6.7%)"),
@@ -357,7 +356,8 @@ def u_curve_claims(results: UCurveResults, n_params: int, vocab_size: int) -> li
             continue
         diff = seed_differences(runs, b, a)     # > 0: window a has the lower loss, the paper's direction
         ese = evaluation_se(results.per_sequence, b, a, diff.index, runs)
-        result = paired_difference_test(diff.to_numpy(), eval_se=ese, unit=" nats")
+        result = paired_difference_test(diff.to_numpy(), eval_se=ese, unit=" nats",
+                                        seed_sd=math.sqrt(2) * resid_sd if resid_dof else None, seed_dof=resid_dof)
         ours = (f"{a} {means[a]:.3f} vs {b} {means[b]:.3f} ({-diff.mean():+.3f} nats, "
                 f"{-100 * diff.mean() / means[b]:+.1f}%); uniform minus window: {result.summary}")
         notes = setting + ("; the best bin is chosen from the same runs, which biases this test towards it"

@@ -16,6 +16,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,7 +347,58 @@ J = TypeVar("J")
 R = TypeVar("R")
 
 
-def run_grid(jobs: Iterable[J], run_one: Callable[[J], R], *, desc: str = "runs", progress: bool = True) -> list[R]:
-    """``run_one`` over a grid of jobs in order, with one progress bar; each job is cached by ``run_one``."""
+def grid_workers(requested: int | None, n_jobs: int, device: str | torch.device = "cpu") -> int:
+    """How many worker processes a grid uses: ``requested`` if given, else one per CPU core on a CPU (capped at
+    the number of jobs), and 1 on a GPU (one process already fills it)."""
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"workers={requested}: use 1 (train in this process) or more, or None for automatic")
+        return min(requested, max(n_jobs, 1))
+    if torch.device(device).type != "cpu":
+        return 1
+    # the cores this process may run on (a container's cpuset), not the host's count
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, n_jobs))
+
+
+def _init_worker(run_one: Callable) -> None:
+    # One torch thread per worker: the quick models are too small for two threads to help each other
+    # (BENCHMARKS.md, "Process-parallel grids"), so the cores are better spent on separate runs.
+    torch.set_num_threads(1)
+    # Quiet workers: their progress bars would interleave; errors still reach the parent through the future.
+    sys.stdout = sys.stderr = open(os.devnull, "w")
+    global _WORKER_RUN_ONE  # per worker process, set once so each job sends only its small job tuple
+    _WORKER_RUN_ONE = run_one
+
+
+def _run_in_worker(job):
+    _WORKER_RUN_ONE(job)
+
+
+def run_grid(jobs: Iterable[J], run_one: Callable[[J], R], *, desc: str = "runs", progress: bool = True,
+             workers: int = 1) -> list[R]:
+    """``run_one`` over a grid of jobs, with one progress bar; each job must be cached by ``run_one``.
+
+    With ``workers > 1`` the jobs first run in that many spawned processes, one torch thread each (``run_one``
+    must then be picklable: a module-level function or a ``functools.partial`` of one); their results reach
+    this process through the run cache, so it then calls ``run_one`` on every job in order and gets them back
+    as cache hits. A run is computed the same way in either mode; only float rounding can depend on the
+    thread count. An error in any job stops the grid and names the job.
+    """
     jobs = list(jobs)
-    return [run_one(job) for job in tqdm(jobs, desc=desc, disable=not progress)]
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # spawn, not fork: forking a process whose OpenMP pool already ran can hang the child
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_init_worker, initargs=(run_one,)) as pool:
+            futures = {pool.submit(_run_in_worker, job): job for job in jobs}
+            for future in tqdm(as_completed(futures), total=len(jobs), desc=f"{desc} ({workers} workers)",
+                               disable=not progress):
+                if future.exception() is not None:
+                    for other in futures:
+                        other.cancel()
+                    raise RuntimeError(f"{desc}: job {futures[future]!r} failed in a worker process") \
+                        from future.exception()
+    return [run_one(job) for job in tqdm(jobs, desc=desc, disable=not progress or workers > 1)]

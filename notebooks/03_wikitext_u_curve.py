@@ -49,6 +49,7 @@ seeds = None            # e.g. [0, 1, 2]
 windows = None          # subset of training windows, e.g. ["[0.4,0.5]", "uniform"]
 test_draws = None       # t-strata per test sequence
 data_dir = None         # folder holding wikitext-2/ (None: the MDLM_DATA_DIR environment variable)
+workers = None          # runs trained in parallel, one thread each (None: one per CPU core; 1 on a GPU)
 
 # %%
 import math
@@ -65,7 +66,8 @@ from mdlm_core.experiments import u_curve as experiment
 out = Outputs(profile)   # where this run's figures, tables and claims go
 cfg = config_for_profile(experiment.LM_PROFILES, profile, vocab_size=vocab_size, steps=steps, n_embd=n_embd,
                               n_layer=n_layer, seeds=None if seeds is None else tuple(seeds),
-                              windows=None if windows is None else tuple(windows), test_draws=test_draws)
+                              windows=None if windows is None else tuple(windows), test_draws=test_draws,
+                         workers=workers)
 sns.set_theme(style="whitegrid", context="notebook")
 print(cfg)
 print("device:", mdlm.resolve_device(cfg.device))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mdlm_core.companion.verdicts import (Claim, check_close, logrank_statistic, logrank_test, paired_difference_test,
-                                          rank_agreement_test, share_test, u_shape_test)
+                                          rank_agreement_test, share_test, two_way_residual_sd,
+                                          u_shape_test)
 
 RNG = np.random.default_rng(0)
 
@@ -34,13 +35,36 @@ def test_paired_difference_pools_the_evaluation_se_and_can_exclude_the_paper_eff
 
 
 def test_paired_difference_has_the_stated_false_positive_rate():
-    """Under no effect, 'reproduced' (z >= 2, one-sided) should fire ~2.3% of the time, never ~15%: with 10 seeds
-    of N(0, 1) noise and the seed s.e., z is t-distributed with 9 d.o.f., P(t9 >= 2) = 0.038."""
-    hits = np.mean([paired_difference_test(RNG.normal(size=10)).verdict == "reproduced" for _ in range(2000)])
-    assert 0.02 < hits < 0.06
+    """Under no effect, 'reproduced' (one-sided p <= 0.0228) fires 2.3% of the time for any seed count. The old
+    normal rule (z >= 2 on the seed s.e.) fired at P(t_{n-1} >= 2): 3.8% with 10 seeds and 14.8% with 2."""
+    for n_seeds in (2, 3, 10):
+        hits = np.mean([paired_difference_test(RNG.normal(size=n_seeds)).verdict == "reproduced" for _ in range(4000)])
+        assert 0.014 < hits < 0.033, (n_seeds, hits)
     # power: an effect of 1.3 s.d. over 10 seeds (noncentrality 4.1) is found nearly always
     power = np.mean([paired_difference_test(RNG.normal(1.3, 1.0, size=10)).verdict == "reproduced" for _ in range(500)])
     assert power > 0.9
+
+
+def test_two_seeds_need_a_larger_t_unless_the_seed_sd_is_pooled():
+    # t = 11 on 1 d.o.f. is p = 0.029: short of 0.0228, only "partly"; the normal rule called it reproduced
+    result = paired_difference_test([1.0, 1.2])
+    assert result.z == pytest.approx(11.0) and result.p_value == pytest.approx(0.0288, abs=5e-4)
+    assert result.verdict == "partly" and "1.0 d.o.f." in result.statistic
+    # the same differences with a seed s.d. pooled over windows on 11 d.o.f.: p ~ 1e-7, reproduced
+    pooled = paired_difference_test([1.0, 1.2], seed_sd=0.1414, seed_dof=11)
+    assert pooled.verdict == "reproduced" and pooled.p_value < 1e-6 and "11.0 d.o.f." in pooled.statistic
+
+
+def test_two_way_residual_sd_by_hand():
+    # windows x seeds; additive part: window means (1, 2, 4), seed offsets (-0.5, +0.5); noise +-e on a checkerboard
+    e = 0.1
+    y = np.array([[0.5 + e, 1.5 - e], [1.5 - e, 2.5 + e], [3.5, 4.5]])
+    sd, dof = two_way_residual_sd(y)
+    assert dof == 2
+    resid = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
+    assert sd == pytest.approx(float(np.sqrt((resid ** 2).sum() / 2)))
+    assert sd > 0 and two_way_residual_sd(np.array([[1.0, 2.0], [3.0, 4.0]]))[0] == pytest.approx(0.0)
+    assert two_way_residual_sd(np.ones((5, 1))) == (pytest.approx(float("nan"), nan_ok=True), 0)
 
 
 def test_share_test():

@@ -14,22 +14,34 @@ The tests (``effect`` is signed so that > 0 is the paper's direction):
 
 ``paired_difference_test``
     Paired differences over seeds (common evaluation masks, the same data order per seed); s.e. =
-    sqrt(s.e.\ :sub:`seeds`\ ² + s.e.\ :sub:`eval`\ ²) where an evaluation s.e. is pooled in; z = effect / s.e.
-    **reproduced**: z >= 2 (one-sided p <= 0.023). **partly**: 1 <= z < 2 (the right direction, by more
-    than one s.e.). **not reproduced**: z <= -2 (a significant effect the other way), or the upper end
-    effect + 2 s.e. lies below ``min_effect`` (the paper's effect size is excluded). **inconclusive**:
-    anything else (no detectable effect, and the test cannot exclude the paper's).
+    sqrt(s.e.\ :sub:`seeds`\ ² + s.e.\ :sub:`eval`\ ²) where an evaluation s.e. is pooled in; the statistic
+    t = effect / s.e. is referred to Student's t with the Welch-Satterthwaite degrees of freedom of that s.e.
+    (the seed part has n - 1 d.o.f., or the d.o.f. of a pooled seed s.d. such as ``two_way_residual_sd``; the
+    evaluation part, over hundreds of sequences, counts as known). The thresholds are the normal rule's
+    one-sided p-values, so with many seeds the rule is "z >= 2 / z >= 1" exactly, and with 2-3 seeds it asks
+    for the larger t that a 1-2 d.o.f. s.e. needs.
+    **reproduced**: one-sided p <= 0.0228 (z >= 2 in the normal limit). **partly**: p <= 0.159 (z >= 1).
+    **not reproduced**: the same p <= 0.0228 the other way, or the upper end of the one-sided 97.7% interval
+    (effect + t_crit s.e.) lies below ``min_effect`` (the paper's effect size is excluded).
+    **inconclusive**: anything else (no detectable effect, and the test cannot exclude the paper's).
+``two_way_residual_sd``
+    With seeds as blocks (each seed trains every window on the same data order), the residual s.d. of the
+    additive model loss[window, seed] = window effect + seed effect + noise, on (W - 1)(S - 1) d.o.f.; the
+    s.d. of one seed's paired difference between two windows is sqrt(2) times it. Pooling over windows
+    assumes the noise is alike across windows, and buys d.o.f. that two seeds alone cannot give.
 ``crossover_test``
     Two paired differences that must both clear the bar in the paper's direction, e.g. window A above B on a
     discriminative task *and* B above A on a generative one (each signed so that > 0 is the paper's side; each
-    judged by ``paired_difference_test``). An intersection-union test: z = the smaller z, p = the larger
-    one-sided p. **reproduced**: both z >= 2. **not reproduced**: either z <= -2 (one of the two orders is
-    significantly the other way, so the crossover cannot hold). **partly**: both z >= 1. **inconclusive**:
+    judged by ``paired_difference_test``). An intersection-union test: the statistic is the smaller t, the
+    p-value the larger one-sided p. **reproduced**: both parts reproduced (each p <= 0.0228). **not
+    reproduced**: either part not reproduced (one of the two orders is significantly the other way, so the
+    crossover cannot hold). **partly**: both parts at least partly (each p <= 0.159). **inconclusive**:
     anything else, and always with fewer than 2 seeds (no seed spread to test the flip against).
 ``above_baseline_gate``
     Before any window verdict: did fine-tuning learn the task at all? Per-seed accuracy (averaged over the
     runs of that seed) minus the task's trivial accuracy (chance / majority class, or the commonest answer),
-    by ``paired_difference_test`` with the test-set s.e. pooled in. The gate is **passed** when z >= 2; else
+    by ``paired_difference_test`` with the test-set s.e. pooled in. The gate is **passed** when that test
+    says reproduced (one-sided p <= 0.0228); else
     the task's window verdicts become **inconclusive** and say why (``gated``).
 ``share_test``
     The share of seeds showing a per-seed property, with an exact binomial test against ``p0``.
@@ -51,7 +63,8 @@ The tests (``effect`` is signed so that > 0 is the paper's direction):
     p < 0.05 against it, **partly** its direction with p < 0.2, else **inconclusive**.
 ``u_shape_test``
     Test loss per training bin, per seed. (1) Both end bins lie above the best interior bin by a paired
-    difference of more than 2 s.e.; (2) a quadratic fit over bin centres has curvature whose 95% interval
+    difference significant by the paired-difference rule (p <= 0.0228, the seed s.d. pooled over bins by
+    ``two_way_residual_sd``); (2) a quadratic fit over bin centres has curvature whose 95% interval
     lies above 0. **reproduced**: both; **partly**: exactly one; **not reproduced**: the curvature's
     interval lies below 0 or both end differences are below zero by 2 s.e.; else **inconclusive**.
 ``rank_agreement_test``
@@ -77,6 +90,7 @@ DERIVED_VERDICTS = ("derived", "checked", "fails check")
 EXPERIMENT_VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive")
 VERDICTS = {DERIVED: DERIVED_VERDICTS, EXPERIMENT: EXPERIMENT_VERDICTS}
 Z_REPRODUCED, Z_PARTLY, ALPHA = 2.0, 1.0, 0.05
+P_REPRODUCED, P_PARTLY = float(stats.norm.sf(Z_REPRODUCED)), float(stats.norm.sf(Z_PARTLY))  # 0.0228, 0.159
 
 
 @dataclass(frozen=True)
@@ -155,37 +169,62 @@ def check_close(ours: float, target: float, tol: float) -> str:
 
 
 # -- paired differences ---------------------------------------------------------------------------------------
+def two_way_residual_sd(values: np.ndarray) -> tuple[float, int]:
+    """Residual s.d. and its d.o.f. of the additive model ``values[window, seed]`` = window + seed + noise
+    (rows: windows, columns: seeds as blocks; no NaN). NaN with fewer than 2 windows or 2 seeds."""
+    y = np.asarray(values, dtype=float)
+    n_windows, n_seeds = y.shape
+    dof = (n_windows - 1) * (n_seeds - 1)
+    if dof < 1:
+        return float("nan"), 0
+    resid = y - y.mean(axis=1, keepdims=True) - y.mean(axis=0, keepdims=True) + y.mean()
+    return float(math.sqrt((resid ** 2).sum() / dof)), dof
+
+
 def paired_difference_test(differences: Sequence[float], *, eval_se: float = 0.0, min_effect: float | None = None,
-                           unit: str = "") -> TestResult:
+                           unit: str = "", seed_sd: float | None = None, seed_dof: int | None = None) -> TestResult:
     """The paired-difference rule (module docstring): ``differences`` are per-seed values of the effect,
     signed so that > 0 is the paper's direction; ``eval_se`` is the s.e. of the seed-mean difference that
-    comes from the finite evaluation set (pooled in); ``min_effect`` the smallest effect the claim means."""
+    comes from the finite evaluation set (pooled in); ``min_effect`` the smallest effect the claim means;
+    ``seed_sd`` / ``seed_dof``: a pooled s.d. of one seed's difference and its d.o.f. (e.g. sqrt(2) x
+    ``two_way_residual_sd``), used instead of the differences' own s.d. (n - 1 d.o.f.)."""
     d = np.asarray(differences, dtype=float)
     d = d[np.isfinite(d)]
     n = len(d)
     if n == 0:
         return TestResult("inconclusive", "paired difference over seeds", "no paired runs", 0, summary="no paired runs")
-    seed_se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    if seed_sd is not None and seed_dof:
+        seed_se, dof_seed = float(seed_sd) / math.sqrt(n), int(seed_dof)
+    else:
+        seed_se, dof_seed = (float(d.std(ddof=1) / math.sqrt(n)), n - 1) if n > 1 else (0.0, 0)
     se = math.sqrt(seed_se ** 2 + float(eval_se) ** 2)
+    # Welch-Satterthwaite: the evaluation part is known (hundreds of sequences), the seed part has dof_seed d.o.f.
+    dof = se ** 4 / (seed_se ** 4 / dof_seed) if seed_se > 0 and dof_seed else math.inf
     mean = float(d.mean())
-    z = mean / se if se > 0 else (math.copysign(math.inf, mean) if mean else 0.0)
-    p = float(stats.norm.sf(z))   # one-sided, the paper's direction
+    t = mean / se if se > 0 else (math.copysign(math.inf, mean) if mean else 0.0)
+    p = float(stats.t.sf(t, dof))        # one-sided, the paper's direction
+    p_against = float(stats.t.cdf(t, dof))
+    t_crit = float(stats.t.isf(P_REPRODUCED, dof))
     if n < 2 and eval_se <= 0:
         verdict = "inconclusive"  # one seed and no evaluation s.e.: no spread to test against
-    elif z >= Z_REPRODUCED:
+    elif p <= P_REPRODUCED:
         verdict = "reproduced"
-    elif z <= -Z_REPRODUCED or (min_effect is not None and mean + 2 * se < min_effect):
+    elif p_against <= P_REPRODUCED or (min_effect is not None and mean + t_crit * se < min_effect):
         verdict = "not reproduced"
-    elif z >= Z_PARTLY:
+    elif p <= P_PARTLY:
         verdict = "partly"
     else:
         verdict = "inconclusive"
-    rule = "paired difference over seeds: reproduced z >= 2, partly 1 <= z < 2, not reproduced z <= -2"
+    rule = ("paired difference over seeds, Student t (Welch-Satterthwaite d.o.f.): reproduced one-sided p <= 0.0228 "
+            "(z >= 2 in the normal limit), partly p <= 0.159, not reproduced p <= 0.0228 the other way")
     if min_effect is not None:
-        rule += f" or effect + 2 s.e. < {min_effect:g}"
+        rule += f" or effect + t_crit s.e. < {min_effect:g}"
     if eval_se:
         rule += "; s.e. pools the seed and evaluation-set s.e."
-    return TestResult(verdict, rule, f"z = {z:.2f}", n, p, z,
+    if seed_sd is not None and seed_dof:
+        rule += f"; seed s.d. pooled over windows ({seed_dof} d.o.f.)"
+    dof_text = "inf" if math.isinf(dof) else f"{dof:.1f}"
+    return TestResult(verdict, rule, f"t = {t:.2f} ({dof_text} d.o.f.)", n, p, t,
                       f"{_fmt(mean)} ± {se:.3f}{unit} (paired over {n} seed{'s' * (n != 1)})")
 
 
@@ -195,31 +234,32 @@ def crossover_test(first: TestResult, second: TestResult, what: tuple[str, str] 
     n = min(first.n_seeds, second.n_seeds)
     z1 = first.z if first.z is not None else 0.0
     z2 = second.z if second.z is not None else 0.0
-    z = min(z1, z2)
     p = max(first.p_value if first.p_value is not None else 1.0, second.p_value if second.p_value is not None else 1.0)
+    verdicts = {first.verdict, second.verdict}
     if n < 2:
         verdict = "inconclusive"
-    elif z1 >= Z_REPRODUCED and z2 >= Z_REPRODUCED:
+    elif verdicts == {"reproduced"}:
         verdict = "reproduced"
-    elif z1 <= -Z_REPRODUCED or z2 <= -Z_REPRODUCED:
+    elif "not reproduced" in verdicts:
         verdict = "not reproduced"
-    elif z >= Z_PARTLY:
+    elif verdicts <= {"reproduced", "partly"}:
         verdict = "partly"
     else:
         verdict = "inconclusive"
     rule = ("crossover (intersection-union of two paired differences over seeds, test-set s.e. pooled in): reproduced "
-            "both z >= 2, not reproduced either z <= -2, partly both z >= 1, inconclusive otherwise or < 2 seeds")
-    return TestResult(verdict, rule, f"min z = {z:.2f} ({what[0]} z = {z1:.2f}, {what[1]} z = {z2:.2f})", n, p, z,
-                      f"{what[0]}: {first.summary}; {what[1]}: {second.summary}")
+            "both parts reproduced, not reproduced either part significantly the other way, partly both at least "
+            "partly, inconclusive otherwise or with < 2 seeds")
+    return TestResult(verdict, rule, f"min t = {min(z1, z2):.2f} ({what[0]}: {first.statistic}; {what[1]}: "
+                      f"{second.statistic})", n, p, min(z1, z2), f"{what[0]}: {first.summary}; {what[1]}: {second.summary}")
 
 
 def above_baseline_gate(accuracy_per_seed: Sequence[float], baseline: float, eval_se: float,
                         what: str = "accuracy") -> TestResult:
     """The gate (module docstring): ``accuracy_per_seed`` minus the trivial ``baseline``, paired-difference rule;
-    passed when its verdict is ``reproduced`` (z >= 2)."""
+    passed when its verdict is ``reproduced``."""
     result = paired_difference_test(np.asarray(accuracy_per_seed, float) - baseline, eval_se=eval_se)
-    return TestResult(result.verdict, f"gate: {what} above the trivial baseline {baseline:.3f} by z >= 2 "
-                      "(paired difference over seeds, test-set s.e. pooled in)", result.statistic, result.n_seeds,
+    return TestResult(result.verdict, f"gate: {what} above the trivial baseline {baseline:.3f}, passed at "
+                      "one-sided p <= 0.0228 (paired difference over seeds, Student t, test-set s.e. pooled in)", result.statistic, result.n_seeds,
                       result.p_value, result.z, f"{what} - baseline = {result.summary}")
 
 
@@ -313,15 +353,16 @@ def u_shape_test(centres: Sequence[float], losses: np.ndarray) -> TestResult:
     x = np.asarray(centres, float)
     y = np.asarray(losses, float)
     n_bins, n_seeds = y.shape
+    if n_seeds < 2:
+        return TestResult("inconclusive", "U-shape test (needs >= 2 seeds per bin)", "one seed per bin", n_seeds,
+                          summary="one seed per bin: no paired s.e., no test")
     mean = y.mean(axis=1)
     best = 1 + int(np.argmin(mean[1:-1]))
-    ends = []
-    for end in (0, n_bins - 1):
-        d = y[end] - y[best]
-        se = d.std(ddof=1) / math.sqrt(n_seeds) if n_seeds > 1 else math.inf
-        ends.append((float(d.mean()), float(se)))
-    ends_above = all(m > 2 * s for m, s in ends)
-    ends_below = all(m < -2 * s for m, s in ends)
+    resid_sd, resid_dof = two_way_residual_sd(y)
+    ends = [paired_difference_test(y[end] - y[best], seed_sd=math.sqrt(2) * resid_sd, seed_dof=resid_dof)
+            for end in (0, n_bins - 1)]
+    ends_above = all(r.p_value <= P_REPRODUCED for r in ends)
+    ends_below = all(1 - r.p_value <= P_REPRODUCED for r in ends)
     # quadratic fit over every (bin, seed) point; the curvature's 95% interval from the OLS covariance
     design = np.stack([np.ones(n_bins * n_seeds), np.repeat(x, n_seeds), np.repeat(x, n_seeds) ** 2], axis=1)
     coef, *_ = np.linalg.lstsq(design, y.reshape(-1), rcond=None)
@@ -339,14 +380,15 @@ def u_shape_test(centres: Sequence[float], losses: np.ndarray) -> TestResult:
         verdict = "partly"
     else:
         verdict = "inconclusive"
-    z = min(m / s if s > 0 else math.inf for m, s in ends)
-    rule = ("U-shape: both end bins above the best interior bin by a paired difference > 2 s.e., and the quadratic "
+    z = min(r.z for r in ends)
+    rule = ("U-shape: both end bins above the best interior bin by the paired-difference rule (seed s.d. pooled over "
+            f"bins, {resid_dof} d.o.f.), and the quadratic "
             "fit's curvature 95% CI > 0; reproduced both, partly one, not reproduced curvature CI < 0 or both ends below")
     summary = (f"best interior bin #{best + 1} (centre {x[best]:.2f}); ends minus best: "
-               f"{ends[0][0]:+.3f} ± {ends[0][1]:.3f} and {ends[1][0]:+.3f} ± {ends[1][1]:.3f}; "
+               f"{ends[0].summary.split(' (')[0]} and {ends[1].summary.split(' (')[0]}; "
                f"curvature {coef[2]:.3f}, 95% CI [{c_low:.3f}, {c_high:.3f}]")
-    return TestResult(verdict, rule, f"min end z = {z:.2f}; curvature CI [{c_low:.3f}, {c_high:.3f}]", n_seeds,
-                      z=z, summary=summary)
+    return TestResult(verdict, rule, f"min end t = {z:.2f}, p = {max(r.p_value for r in ends):.2g}; curvature CI "
+                      f"[{c_low:.3f}, {c_high:.3f}]", n_seeds, max(r.p_value for r in ends), z=z, summary=summary)
 
 
 # -- rankings ---------------------------------------------------------------------------------------------------

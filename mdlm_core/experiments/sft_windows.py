@@ -46,7 +46,8 @@ from ..data.text import PAD_TOKEN, decode_stream
 from ..companion import figure_names
 from ..companion.verdicts import (Claim, TestResult, above_baseline_gate, crossover_test, gated, paired_difference_test,
                                  rank_agreement_test)
-from ..training import TrainConfig, cached_evaluation, derive_config, resolve_device, run_grid, train_cached
+from ..training import (TrainConfig, cached_evaluation, derive_config, grid_workers, resolve_device, run_grid,
+                        train_cached)
 
 # The paper's SFT windows (Tables 2 and 3), in the order it lists them.
 SFT_WINDOWS = ("[0,1]", "[0.45,0.55]", "[0.2,1]", "[0.3,1]", "[0.5,1]")   # MaskRatio labels
@@ -110,7 +111,7 @@ class SFTConfig:
     stratified: bool = False                    # i.i.d. t per sequence, as LLaDA's SFT draws it
     seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "auto"
-    workers: int = 1                            # run_grid worker processes (1 torch thread each when > 1)
+    workers: int | None = None                  # run_grid processes, 1 torch thread each (None: one per core; 1 on a GPU)
     pretrain: LMConfig | None = field(default=None, compare=False, repr=False)  # resolved once, below
 
     def __post_init__(self) -> None:
@@ -125,8 +126,8 @@ class SFTConfig:
             MaskRatio.parse(label)
         if not self.seeds or not self.windows or not self.tasks:
             raise ValueError("name at least one task, window and seed")
-        if self.score_draws < 1 or self.curve_draws < 1 or self.workers < 1:
-            raise ValueError("score_draws, curve_draws and workers must be >= 1")
+        if self.score_draws < 1 or self.curve_draws < 1 or (self.workers is not None and self.workers < 1):
+            raise ValueError("score_draws, curve_draws and workers must be >= 1 (workers=None: automatic)")
         block = self.pretrain.seq_len
         for task in self.tasks:
             if self.sequence_length(task) > block:
@@ -157,7 +158,7 @@ SFT_PROFILES = {
     "smoke": SFTConfig(pretrain_profile="smoke", sst2_train=256, sst2_eval=64, sst2_prompt_tokens=22,
                        sst2_answer_tokens=8, arithmetic_digits=2, arithmetic_train=256, arithmetic_eval=32,
                        arithmetic_prompt_tokens=14, arithmetic_answer_tokens=8, batch_size=8, steps=6, warmup_steps=1,
-                       eval_every=3, curve_eval=16, score_draws=2, curve_draws=1, seeds=(0, 1)),
+                       eval_every=3, curve_eval=16, score_draws=2, curve_draws=1, seeds=(0, 1), workers=1),
     # 2 CPU cores: notebook 03's quick model (character-level WikiText-2, rotary, 0.35M parameters, its uniform
     # run, seed 0). Counted in characters: SST-2 reviews are left-truncated to their last 86 characters (prompt
     # 86 + answer " positive" / " negative" + EOS = 96 <= 128), 2-digit addition "47+85=" -> " 132"; 5 windows x
@@ -430,7 +431,7 @@ def run_sft_windows(cfg: SFTConfig, data: SFTData, progress: bool = True, data_d
     _PREPARED[(repr(cfg), str(data_dir))] = (data, base_model(cfg, data, progress=progress))
     jobs = [(label, seed) for seed in cfg.seeds for label in cfg.windows]
     runs = run_grid(jobs, functools.partial(sft_job, cfg, data_dir, progress), desc="SFT runs", progress=progress,
-                    **({"workers": cfg.workers} if cfg.workers > 1 else {}))
+                    workers=grid_workers(cfg.workers, len(jobs), resolve_device(cfg.device)))
     rows, correct, examples = [], {}, []
     for run in runs:
         ratio = MaskRatio.parse(run.window)

@@ -19,6 +19,7 @@ than each model's own standard error suggests; ``paired_difference`` measures ex
 from __future__ import annotations
 
 import math
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +34,9 @@ from ..data.text import (CharTokenizer, PackedSequences, encode_stream, unigram_
                         take_lines, texts_digest, tokenizer_key)
 from ..evaluation import ELBOResult, elbo_eval
 from ..companion import figure_names
-from ..companion.verdicts import Claim, TestResult, paired_difference_test, u_shape_test
-from ..training import TrainConfig, TrainResult, cached_evaluation, derive_config, resolve_device, run_grid, train_cached
+from ..companion.verdicts import Claim, paired_difference_test, two_way_residual_sd, u_shape_test
+from ..training import (TrainConfig, TrainResult, cached_evaluation, derive_config, grid_workers, resolve_device,
+                        run_grid, train_cached)
 
 # The paper's twelve training distributions: ten 0.1-wide bins, the standard U[0, 1], the [0.45, 0.55] window.
 BINS = tuple(MaskRatio.window(round(i / 10, 1), round((i + 1) / 10, 1)).label for i in range(10))
@@ -79,6 +81,7 @@ class LMConfig:
     extra_seeds: tuple[int, ...] = ()           # ... and these windows also with extra_seeds (the seed spread)
     extra_seed_windows: tuple[str, ...] = (UNIFORM, CENTER)
     device: str = "auto"               # "auto": cuda when available, else cpu
+    workers: int | None = None         # parallel training processes (None: one per CPU core; 1 on a GPU)
 
     def __post_init__(self) -> None:
         if self.test_draws % self.t_bins:
@@ -242,6 +245,10 @@ def train_lm_run(cfg: LMConfig, data: LMData, label: str, seed: int, root: str |
     return LMRun(label, seed, result.metrics, test, result.run_dir, result.seconds, model)
 
 
+def _train_lm_job(cfg: LMConfig, data: LMData, root: str | Path | None, progress: bool, job: tuple[str, int]) -> LMRun:
+    return train_lm_run(cfg, data, *job, root=root, progress=progress)  # a picklable run_one for worker processes
+
+
 @dataclass
 class UCurveResults:
     runs: pd.DataFrame       # one row per (window, seed): test loss, stderr, perplexity
@@ -253,8 +260,9 @@ class UCurveResults:
 
 def run_u_curve(cfg: LMConfig, data: LMData, root: str | Path | None = None, progress: bool = True) -> UCurveResults:
     """Every (window, seed) run of the config; seeds are the outer loop so early results cover all windows."""
-    runs = run_grid(cfg.jobs, lambda job: train_lm_run(cfg, data, *job, root=root, progress=progress),
-                    desc="runs", progress=progress)
+    workers = grid_workers(cfg.workers, len(cfg.jobs), resolve_device(cfg.device))
+    runs = run_grid(cfg.jobs, partial(_train_lm_job, cfg, data, root, progress), desc="runs", progress=progress,
+                    workers=workers)
     rows = []
     for run in runs:
         ratio = MaskRatio.parse(run.label)
@@ -319,16 +327,15 @@ def u_curve_claims(results: UCurveResults, n_params: int, vocab_size: int) -> li
     if len(seeds_all) >= 1 and set(BINS) <= set(runs.window):
         table = runs[runs.seed.isin(seeds_all)].pivot_table(index="window", columns="seed", values="test_loss")
         centres = [MaskRatio.parse(b).expectation(lambda t: t) for b in BINS]
-        if len(seeds_all) >= 2:
-            result = u_shape_test(centres, table.loc[list(BINS)].to_numpy())
-        else:
-            result = TestResult("inconclusive", "U-shape test (needs >= 2 seeds per bin)", "one seed per bin", 1,
-                                summary="one seed per bin: no paired s.e., no test")
+        result = u_shape_test(centres, table.loc[list(BINS)].to_numpy())
         claims.append(Claim.experiment(
             "Test loss is U-shaped in the training mask-ratio bin", "U-shape, minimum at [0.4,0.5] and [0.5,0.6]",
             result, figure_names.U_CURVE, setting))
     means = runs.groupby("window").test_loss.mean()
     interior = [b for b in BINS[1:-1] if b in means.index]
+    # seeds are blocks (each trains every window on the same data order): pool the seed noise over all windows
+    complete = runs.pivot_table(index="window", columns="seed", values="test_loss").dropna(axis=1)
+    resid_sd, resid_dof = two_way_residual_sd(complete.to_numpy()) if complete.shape[1] >= 2 else (math.nan, 0)
     for a, b, claim, paper in [
             (min(interior, key=means.get) if interior else None, UNIFORM, "The best bin beats uniform t ~ U[0,1]",
              "3.62 vs 3.88 (-0.26 nats, -6.7%)"),
@@ -337,7 +344,8 @@ def u_curve_claims(results: UCurveResults, n_params: int, vocab_size: int) -> li
             continue
         diff = seed_differences(runs, b, a)     # > 0: window a has the lower loss, the paper's direction
         ese = evaluation_se(results.per_sequence, b, a, diff.index, runs)
-        result = paired_difference_test(diff.to_numpy(), eval_se=ese, unit=" nats")
+        result = paired_difference_test(diff.to_numpy(), eval_se=ese, unit=" nats",
+                                        seed_sd=math.sqrt(2) * resid_sd if resid_dof else None, seed_dof=resid_dof)
         ours = (f"{a} {means[a]:.3f} vs {b} {means[b]:.3f} ({-diff.mean():+.3f} nats, "
                 f"{-100 * diff.mean() / means[b]:+.1f}%); uniform minus window: {result.summary}")
         notes = setting + ("; the best bin is chosen from the same runs, which biases this test towards it"

@@ -6,16 +6,20 @@ such as [0.5, 1] are best on generative maths (GSM8K). Here, at a scale two CPU 
 
 * the **base model** is notebook 03's pretrained MD language model (its ``uniform`` run, seed 0, of the
   same profile), loaded from the run cache or trained on the spot through the same code (``experiments.u_curve``);
+  pretraining uses the standard U[0, 1]; the windows apply to SFT only. There is no random-init path;
 * every (window, seed) is **one multi-task SFT run** from that base, as the paper fine-tunes one model
   and scores it on several benchmarks. Each step draws one batch per task (each task with its own
   sequence layout) and minimises the mean of the tasks' ``sft_loss`` (prompt never masked, answer
   masked with t from the window, loss per answer length, EOS padding trained as answer);
-* **discriminative** tasks (SST-2) are scored by the model's answer among the candidate labels: the one
-  with the largest log-likelihood of ``answer | prompt`` with the whole answer region masked, i.e. the
-  t = 1 term of the MD likelihood, one forward pass per candidate (LLaDA scores multiple choice by
-  conditional likelihood too);
+* **discriminative** tasks (SST-2 with word labels) are scored as LLaDA scores multiple choice: the
+  candidate answer with the largest Monte Carlo ELBO of ``answer | prompt`` (``sft.answer_elbo_mc``: the
+  number of masked answer tokens l ~ U{1..A}, stratified over ``score_draws`` draws, weight A / l), on
+  masks drawn from ``score_seed`` alone, so candidates, windows and seeds are compared on common draws;
 * **generative** tasks (multi-digit arithmetic; GSM8K in the ``paper`` profile) are scored by exact match
   of an answer generated with ``samplers.generate`` (low-confidence remasking, greedy by default).
+
+Before any window verdict a gate asks whether SFT learned each task at all (``verdicts.above_baseline_gate``
+against the majority class / the commonest answer); the crossover is ``verdicts.crossover_test``.
 
 The id of ``<pad>`` serves as EOS: the pretraining text never contains it, so it is free to mean
 "the answer ended", and everything after the first EOS of a generated answer is dropped.
@@ -160,9 +164,9 @@ SFT_PROFILES = {
                        arithmetic_prompt_tokens=14, arithmetic_answer_tokens=8, batch_size=8, steps=6, warmup_steps=1,
                        eval_every=3, curve_eval=16, score_draws=2, curve_draws=1, seeds=(0, 1), workers=1),
     # 2 CPU cores: notebook 03's quick model (character-level WikiText-2, rotary, 0.35M parameters, its uniform
-    # run, seed 0). Counted in characters: SST-2 reviews are left-truncated to their last 86 characters (prompt
-    # 86 + answer " positive" / " negative" + EOS = 96 <= 128), 2-digit addition "47+85=" -> " 132"; 5 windows x
-    # 3 seeds, two 1-thread worker processes
+    # run, seed 0). Counted in characters: SST-2 reviews are left-truncated to their last 54 characters (prompt
+    # 54 + answer " positive" / " negative" + EOS = 64 <= 128), 2-digit addition "47+85=" -> " 132" (a batch of 64
+    # per step: short rows are cheap); 5 windows x 3 seeds at an equal budget of 800 steps, two 1-thread workers
     "quick": SFTConfig(sst2_prompt_tokens=54, sst2_answer_tokens=10, arithmetic_digits=2, arithmetic_spaced=False,
                        arithmetic_train=2000, arithmetic_eval=500, arithmetic_prompt_tokens=6,
                        arithmetic_answer_tokens=5, batch_size=16, arithmetic_batch_size=64, steps=800, lr=3e-3,

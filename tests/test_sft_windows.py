@@ -196,6 +196,8 @@ def test_sft_run_is_deterministic_and_cached(tmp_path, monkeypatch):
     cfg = SFTConfig(**{**vars(SFT_PROFILES["smoke"]), "windows": (MID,), "seeds": (0,), "steps": 3})
     data = prepare_sft_data(cfg)
     base = base_model(cfg, data, progress=False)
+    assert base[1].startswith("lm-[0,1]-s0-")     # notebook 03's uniform run, seed 0: always a pretrained base
+    assert not hasattr(cfg, "pretrained")           # no random-initialisation path
     first = train_sft_run(cfg, data, MID, 0, base, progress=False)
     assert (first.run_dir / "final.pt").exists() and list(first.run_dir.glob("eval-scores-*.json"))
     again = train_sft_run(cfg, data, MID, 0, base, progress=False)           # from the cache

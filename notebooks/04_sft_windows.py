@@ -115,8 +115,8 @@ out.table(runs, "04_sft_runs")
 out.table(summary, "04_sft_summary")
 out.table(results.metrics, "04_sft_training_curves")
 out.table(results.timing, "04_timing")
-print(f"SFT time: {results.timing.train_seconds.sum() / 60:.1f} min for "
-      f"{len(cfg.windows) * len(cfg.seeds)} runs (0 for cached runs)")
+print(f"SFT training time: {results.timing.train_seconds.sum() / 60:.1f} min summed over {len(results.timing)} runs, "
+      "as recorded when each run was trained (cached runs keep their recorded time; a shared machine inflates it)")
 summary.round(3)
 
 # %% [markdown]

@@ -135,8 +135,9 @@ for ax, task in zip(axes[0], task_names):
     sub = runs[runs.task == task]
     sns.barplot(sub, x="window", y="accuracy", hue="window", order=list(cfg.windows), palette=palette,
                 errorbar="sd", capsize=0.15, err_kws={"linewidth": 1.2}, alpha=0.85, ax=ax, legend=False)
-    sns.stripplot(sub, x="window", y="accuracy", order=list(cfg.windows), color="black", size=4, alpha=0.6,
-                  jitter=0.12, ax=ax)
+    offsets = dict(zip(cfg.seeds, np.linspace(-0.15, 0.15, len(cfg.seeds))))   # seeds side by side (no random jitter)
+    ax.scatter([list(cfg.windows).index(w) + offsets[seed] for w, seed in zip(sub.window, sub.seed)], sub.accuracy,
+               color="black", s=14, alpha=0.6, zorder=3)
     discriminative = data.tasks[task].discriminative
     baseline = data.tasks[task].baseline
     if discriminative:

@@ -187,7 +187,7 @@ def test_fine_tuned_toy_model_beats_its_base(one_thread):
     base_exact, base_choice = scores(model.eval())
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     model.train()
-    for _ in range(100):
+    for _ in range(200):
         idx = torch.randint(0, 256, (64,), generator=gen)
         loss = sft_loss(model, tokens[idx], prompt_lengths[idx], MaskRatio.uniform(), model.mask_id, gen).loss
         opt.zero_grad()

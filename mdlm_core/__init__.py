@@ -24,6 +24,7 @@ import importlib
 from . import data, theory
 from .data import MissingDataError, PackedSequences, make_parity_data
 from .ensemble import Ensemble
+from .transformer_ensemble import TransformerEnsemble
 from .evaluation import ELBOResult, elbo_eval, paired_difference
 from .loss import MDLossOutput, mask_tokens, md_loss, md_loss_terms, sample_mask, subs_log_probs
 from .mask_ratio import MIN_MASK_RATIO, MaskRatio

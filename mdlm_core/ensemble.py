@@ -18,12 +18,26 @@ Learning rate, schedule and weight decay are shared: members differ in seed, dat
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn as nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+
+@torch.no_grad()
+def clip_member_grad_norms_(parameters: Iterable[torch.Tensor], max_norm: float, members: int) -> torch.Tensor:
+    """Clip each member's gradient (slice e of every parameter's leading axis) to global norm ``max_norm`` on
+    its own, with torch.nn.utils.clip_grad_norm_'s coefficient; returns the ``members`` pre-clip norms."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(members)
+    norms = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)   # max_norm / (norm + 1e-6), capped at 1
+    for g in grads:
+        g.mul_(coef.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
+    return norms
 
 
 class Ensemble(nn.Module):
@@ -75,15 +89,7 @@ class Ensemble(nn.Module):
     @torch.no_grad()
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
         """Clip each member's gradient to norm ``max_norm`` on its own; returns the E pre-clip norms."""
-        grads = [p.grad for p in self.stacked if p.grad is not None]
-        if not grads:
-            return torch.zeros(self.size)
-        norms = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
-        # the same coefficient as torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6), capped at 1
-        coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(coef.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
-        return norms
+        return clip_member_grad_norms_(self.stacked, max_norm, self.size)
 
     @torch.no_grad()
     def member(self, index: int) -> nn.Module:

@@ -25,6 +25,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .ensemble import clip_member_grad_norms_
+
 TOKEN_KINDS = 3   # 0, 1, MASK
 
 
@@ -73,11 +75,4 @@ class MLPEnsemble(nn.Module):
     @torch.no_grad()
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
         """Clip each member's gradient to norm ``max_norm`` on its own; returns the E pre-clip norms."""
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        if not grads:
-            return torch.zeros(self.size)
-        norms = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
-        coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)   # as torch.nn.utils.clip_grad_norm_
-        for g in grads:
-            g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
-        return norms
+        return clip_member_grad_norms_(self.parameters(), max_norm, self.size)

@@ -77,3 +77,72 @@ def test_show_claims_shows_every_cell_in_full():
         html = interactive.show_claims(claims).to_html()
     assert long_note.strip() in html and "..." not in html and "…" not in html
     assert "white-space: pre-wrap" in html and "0.012" in html
+
+
+class FakeDisplay:
+    """IPython's display(obj, display_id=True) and the handle's update(), recorded (no kernel in unit tests)."""
+
+    def __init__(self):
+        self.shown, self.updates = [], []
+
+    def __call__(self, obj, display_id=False):
+        assert display_id is True, "the explorer must be displayed with a display_id to be replaceable"
+        self.shown.append(obj)
+        return self
+
+    def update(self, bundle, raw=False):
+        self.updates.append(bundle)
+
+
+@pytest.fixture
+def live(monkeypatch):
+    """Explorers as in JupyterLab: widgets on (outside a kernel ipywidgets uses comm's dummy comms)."""
+    pytest.importorskip("ipywidgets")
+    import IPython.display
+
+    monkeypatch.setenv(interactive.HEADLESS_ENV, "0")
+    fake = FakeDisplay()
+    monkeypatch.setattr(IPython.display, "display", fake)
+    return fake
+
+
+def _png_of(explorer):
+    import ipywidgets as widgets
+    return bytes(next(w for w in explorer.children if isinstance(w, widgets.Image)).value)
+
+
+def test_live_explorer_draws_its_plot_into_an_image_and_redraws(live):
+    assert interactive.signal_window_explorer(k=6) is None   # it displays itself
+    (explorer,) = live.shown
+    first = _png_of(explorer)
+    assert first.startswith(b"\x89PNG")
+    explorer.children[0].value = 3   # the k slider
+    assert _png_of(explorer).startswith(b"\x89PNG") and _png_of(explorer) != first
+    assert not plt.get_fignums(), "the explorer leaves figures open for the inline backend to show again"
+    assert not live.updates
+
+
+def test_explorer_falls_back_when_the_frontend_closes_its_widgets(live):
+    import base64
+
+    interactive.signal_window_explorer(k=6)
+    (explorer,) = live.shown
+    png = _png_of(explorer)
+    slider = explorer.children[1]
+    comms = [slider.comm, explorer.comm]
+    for comm in comms:   # what a frontend that refuses the widgets sends, comm by comm
+        comm.handle_close({"content": {"comm_id": comm.comm_id, "data": {}}})
+    (bundle,) = live.updates   # replaced once, whichever comm closes first
+    assert bundle["text/plain"] == interactive.WIDGETS_REJECTED
+    assert "reload the page" in bundle["text/html"] and "Restarting the kernel" in bundle["text/html"]
+    assert base64.b64encode(png).decode() in bundle["text/html"]   # the figure as it was drawn
+    assert explorer.comm is None and slider.comm is None   # closed kernel-side too
+
+
+def test_explorer_closed_by_the_kernel_shows_no_warning(live):
+    interactive.schedule_explorer(length=40, rounds=10, codimension=3, alphabet=2)
+    (explorer,) = live.shown
+    explorer.close()
+    for widget in explorer.children:
+        widget.close()
+    assert not live.updates

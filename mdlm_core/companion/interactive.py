@@ -3,11 +3,16 @@ claims-table display the notebooks share.
 
 Each explorer has one drawing function that both paths call, with its defaults snapped to the sliders' grid, so
 the static figure a headless run (papermill, nbval, ``reproduce.sh``, which set ``MDLM_HEADLESS=1``) produces
-is exactly the first frame a reader sees in JupyterLab before touching a slider.
+is exactly the first frame a reader sees in JupyterLab before touching a slider. The live plot is an Image
+widget the kernel fills, and if the browser refuses the widgets (a reused kernel whose .py is also open as text),
+the explorer replaces itself with its figure and ``WIDGETS_REJECTED``, which says what to do.
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import os
 from typing import Callable
 
@@ -46,14 +51,16 @@ def show_claims(claims):
 
 
 def explore(draw: Callable[..., plt.Figure], controls: dict, defaults: dict, link: Callable[[dict], None] | None = None):
-    """Draw once with ``defaults`` when headless; otherwise return an ipywidgets ``interactive`` that
-    redraws ``draw(**values)`` whenever a control (name -> widget) changes. ``link(controls)`` ties slider
-    ranges to each other (for example K <= L) before the first frame."""
+    """Draw once with ``defaults`` when headless; otherwise display an ipywidgets ``interactive`` that redraws
+    ``draw(**values)`` whenever a control (name -> widget) changes. ``link(controls)`` ties slider ranges to each
+    other (for example K <= L) before the first frame. Returns None: the explorer displays itself, so that it can
+    replace itself with a static figure and a note if the browser rejects its widgets (``WIDGETS_REJECTED``)."""
     if is_headless():
         draw(**defaults)
         plt.show()
         return None
     import ipywidgets as widgets
+    from IPython.display import display
 
     if link is not None:
         link(controls)
@@ -61,11 +68,63 @@ def explore(draw: Callable[..., plt.Figure], controls: dict, defaults: dict, lin
         if isinstance(widget, widgets.ValueWidget):
             widget.value = defaults[name]
 
-    def redraw(**values):
-        draw(**values)
-        plt.show()
+    # The plot is an Image widget whose bytes the kernel sets, not inline output captured by an Output widget: if the
+    # browser rejects the widgets, nothing leaks into the cell, and the fallback below shows the current frame.
+    plot = widgets.Image(format="png")
 
-    return widgets.interactive(redraw, **controls)
+    def redraw(**values):
+        fig = draw(**values)
+        plot.value = figure_png(fig)
+        plt.close(fig)   # not shown again by the inline backend
+
+    explorer = widgets.interactive(redraw, **controls)
+    explorer.children += (plot,)
+    shown = display(explorer, display_id=True)
+    _fall_back_when_rejected(explorer, shown, plot)
+    return None
+
+
+def figure_png(fig: plt.Figure) -> bytes:
+    """The PNG JupyterLab's inline backend would show for ``fig``."""
+    image = io.BytesIO()
+    fig.savefig(image, format="png", bbox_inches="tight")
+    return image.getvalue()
+
+
+WIDGETS_REJECTED = (
+    "Widgets could not connect to this kernel, so this explorer has no sliders. A JupyterLab page gives a kernel's "
+    "widget channel to its first tab that connects to it; here that tab cannot show widgets: usually this .py opened "
+    "as text (Open With > Editor) while its kernel ran. Restarting the kernel or re-running does not help. Close that "
+    "tab, reload the page, and re-run this cell. Below: the explorer's figure as drawn.")
+
+
+def _fall_back_when_rejected(explorer, shown, plot) -> None:
+    """Replace the displayed explorer by ``WIDGETS_REJECTED`` and its current figure the moment a frontend closes
+    one of its widget comms.
+
+    In a JupyterLab page only the first connection to a kernel handles comms (KernelManager.connectTo). Opening the
+    notebook's own .py as text while its kernel runs connects the page to that session first, with no widget
+    manager: it refuses every widget comm the kernel opens ("Exception opening new comm") and closes it, while the
+    notebook's connection ignores comms and shows "Error displaying widget: model not found". A kernel restart
+    keeps these connections; a page reload without the text tab does not. JupyterLab's widget manager (3.0) never
+    closes a kernel-created widget's comm itself, so a close from a frontend means the widgets are lost. A
+    kernel-side close (``widget.close()``) does not call this: comm.on_close runs only for the frontend's.
+    The update reaches the finished cell: JupyterLab applies display_id updates to the outputs showing that id."""
+    fallen = []
+
+    def on_close(msg):
+        if fallen:
+            return
+        fallen.append(msg)
+        png = base64.b64encode(plot.value).decode("ascii")
+        shown.update({"text/plain": WIDGETS_REJECTED,
+                      "text/html": f'<div class="mdlm-widgets-rejected"><p><b>{html.escape(WIDGETS_REJECTED)}</b></p>'
+                                   f'<img src="data:image/png;base64,{png}"></div>'}, raw=True)
+        for widget in explorer.children + (explorer,):
+            widget.close()   # their comms are gone: forget them kernel-side too
+
+    for widget in explorer.children + (explorer,):
+        widget.comm.on_close(on_close)
 
 
 def draw_signal_window(k: int = 6, window: tuple[float, float] = (0.0, 0.246)) -> plt.Figure:

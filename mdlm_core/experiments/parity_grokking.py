@@ -199,8 +199,9 @@ def member_generator(seed: int, step: int) -> torch.Generator:
 
 
 def stacked_forward(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """Logits [E, B, L, V] for tokens [E, B, L], from an ``Ensemble`` or a plain model (E = 1)."""
-    if isinstance(model, (Ensemble, MLPEnsemble)):
+    """Logits [E, B, L, V] for tokens [E, B, L], from an ensemble (a model with ``leading_member_dims``:
+    ``Ensemble``, ``TransformerEnsemble``, ``MLPEnsemble``) or a plain model (E = 1)."""
+    if getattr(model, "leading_member_dims", 0):
         return model(tokens)
     if tokens.shape[0] != 1:
         raise ValueError(f"a plain model trains one member, got {tokens.shape[0]} member slices")

@@ -11,6 +11,19 @@ forward process masks only answer positions, each with probability t drawn from 
            \frac{-\log p_\theta(x^i \mid z)}{t_b} .
 
 With an empty prompt every row has |a| = L and this is exactly ``md_loss``.
+
+Scoring a given answer (LLaDA's conditional likelihood evaluation). The log-likelihood of an answer a (A tokens) given a prompt p is bounded below by the MD ELBO, written over
+the number l of masked answer tokens instead of t (l ~ U{1..A}, then l answer positions uniformly without
+replacement; prompt never masked):
+
+.. math::  \log p_\theta(a \mid p) \ge \mathbb{E}_{l}\, \mathbb{E}_{M:\,|M| = l}
+           \Big[\frac{A}{l} \sum_{i \in M} \log p_\theta(a^i \mid p, a_{\setminus M})\Big] .
+
+``answer_elbo_mc`` estimates it from given masks; ``answer_masks`` draws them with l stratified over the K
+draws of an example (draw k takes l from the k-th of K equal-probability slices of U{1..A}), which keeps the
+estimator unbiased and spreads the draws over all noise levels, as LLaDA's evaluation spreads the masked
+counts over its Monte Carlo batch. Masks come from their own seeded generator and never depend on the model
+or the candidate, so candidates and models are compared on common random draws.
 """
 
 from __future__ import annotations
@@ -77,3 +90,68 @@ def strip_after_eos(answer_tokens: torch.Tensor, eos_id: int) -> list[list[int]]
     for row in answer_tokens.tolist():
         rows.append(row[:row.index(eos_id)] if eos_id in row else row)
     return rows
+
+
+# -- likelihood of a given answer (LLaDA's conditional likelihood evaluation) ------------------------------------
+
+
+def answer_masks(n: int, answer_len: int, draws: int, generator: torch.Generator) -> torch.Tensor:
+    """bool [n, draws, answer_len]: for each example and draw, l masked answer positions, l stratified over draws."""
+    if answer_len < 1 or draws < 1 or n < 0:
+        raise ValueError(f"answer_masks needs answer_len >= 1 and draws >= 1, got {answer_len}, {draws}")
+    u = (torch.arange(draws, dtype=torch.float64) + torch.rand(n, draws, generator=generator, dtype=torch.float64)) / draws
+    count = (u * answer_len).ceil().clamp(1, answer_len).long()                 # l in 1..A; P(l) = 1/A overall
+    rank = torch.rand(n, draws, answer_len, generator=generator).argsort(-1).argsort(-1)   # a uniform permutation
+    return rank < count.unsqueeze(-1)
+
+
+@torch.no_grad()
+def answer_elbo_terms(model: torch.nn.Module, prompts: torch.Tensor, answers: torch.Tensor, masks: torch.Tensor,
+                      mask_id: int, batch_size: int = 128) -> torch.Tensor:
+    """float64 [N, K]: per draw, (A / l) * sum over the masked answer positions of log p(a^i | prompt, visible answer).
+
+    ``prompts`` [N, P], ``answers`` [N, A] (or [A]: one answer for every prompt), ``masks`` bool [N, K, A]."""
+    n, draws, answer_len = masks.shape
+    answers = answers.expand(n, answer_len) if answers.dim() == 1 else answers
+    if prompts.shape[0] != n or answers.shape != (n, answer_len):
+        raise ValueError(f"prompts {tuple(prompts.shape)}, answers {tuple(answers.shape)} and masks "
+                         f"{tuple(masks.shape)} disagree: need [N, P], [N, A] and [N, K, A]")
+    if not masks.any(-1).all():
+        raise ValueError("every draw must mask at least one answer token (draw them with answer_masks)")
+    device = next(model.parameters()).device
+    rows_p = prompts.repeat_interleave(draws, 0)                                # [N*K, P]
+    rows_a = answers.repeat_interleave(draws, 0)                                # [N*K, A]
+    rows_m = masks.reshape(n * draws, answer_len)
+    out = torch.empty(n * draws, dtype=torch.float64)
+    for start in range(0, n * draws, batch_size):
+        a, m = rows_a[start:start + batch_size], rows_m[start:start + batch_size]
+        z = torch.cat([rows_p[start:start + batch_size], torch.where(m, mask_id, a)], dim=1).to(device)
+        log_probs = torch.log_softmax(model(z)[:, -answer_len:].double(), dim=-1).cpu()
+        picked = log_probs.gather(-1, a.unsqueeze(-1)).squeeze(-1)               # [b, A]
+        out[start:start + len(a)] = (picked * m).sum(-1) * answer_len / m.sum(-1)
+    return out.reshape(n, draws)
+
+
+def answer_elbo_mc(model: torch.nn.Module, prompts: torch.Tensor, answers: torch.Tensor, masks: torch.Tensor,
+                   mask_id: int, batch_size: int = 128) -> torch.Tensor:
+    """float64 [N]: the Monte Carlo ELBO of each answer given its prompt (mean over the K draws of ``masks``)."""
+    return answer_elbo_terms(model, prompts, answers, masks, mask_id, batch_size).mean(-1)
+
+
+@torch.no_grad()
+def answer_elbo_exact(model: torch.nn.Module, prompt: torch.Tensor, answer: torch.Tensor, mask_id: int) -> float:
+    """The same ELBO for one (prompt [P], answer [A]) by enumerating every mask (2^A - 1 of them): a reference
+    for tests on toy models, independent of ``answer_masks`` and of batching."""
+    from itertools import combinations
+    from math import comb
+
+    answer_len = len(answer)
+    total = 0.0
+    for count in range(1, answer_len + 1):
+        for positions in combinations(range(answer_len), count):
+            z = answer.clone()
+            z[list(positions)] = mask_id
+            log_probs = torch.log_softmax(model(torch.cat([prompt, z])[None])[0, len(prompt):].double(), dim=-1)
+            inner = sum(float(log_probs[i, answer[i]]) for i in positions)
+            total += inner * answer_len / count / answer_len / comb(answer_len, count)   # P(l) P(M | l) (A / l) sum
+    return total

@@ -29,6 +29,20 @@ The tests (``effect`` is signed so that > 0 is the paper's direction):
     additive model loss[window, seed] = window effect + seed effect + noise, on (W - 1)(S - 1) d.o.f.; the
     s.d. of one seed's paired difference between two windows is sqrt(2) times it. Pooling over windows
     assumes the noise is alike across windows, and buys d.o.f. that two seeds alone cannot give.
+``crossover_test``
+    Two paired differences that must both clear the bar in the paper's direction, e.g. window A above B on a
+    discriminative task *and* B above A on a generative one (each signed so that > 0 is the paper's side; each
+    judged by ``paired_difference_test``). An intersection-union test: the statistic is the smaller t, the
+    p-value the larger one-sided p. **reproduced**: both parts reproduced (each p <= 0.0228). **not
+    reproduced**: either part not reproduced (one of the two orders is significantly the other way, so the
+    crossover cannot hold). **partly**: both parts at least partly (each p <= 0.159). **inconclusive**:
+    anything else, and always with fewer than 2 seeds (no seed spread to test the flip against).
+``above_baseline_gate``
+    Before any window verdict: did fine-tuning learn the task at all? Per-seed accuracy (averaged over the
+    runs of that seed) minus the task's trivial accuracy (chance / majority class, or the commonest answer),
+    by ``paired_difference_test`` with the test-set s.e. pooled in. The gate is **passed** when that test
+    says reproduced (one-sided p <= 0.0228); else
+    the task's window verdicts become **inconclusive** and say why (``gated``).
 ``share_test``
     The share of seeds showing a per-seed property, with an exact binomial test against ``p0``.
     **reproduced**: one-sided p < 0.05 for "more than p0". **not reproduced**: one-sided p < 0.05 for
@@ -212,6 +226,53 @@ def paired_difference_test(differences: Sequence[float], *, eval_se: float = 0.0
     dof_text = "inf" if math.isinf(dof) else f"{dof:.1f}"
     return TestResult(verdict, rule, f"t = {t:.2f} ({dof_text} d.o.f.)", n, p, t,
                       f"{_fmt(mean)} ± {se:.3f}{unit} (paired over {n} seed{'s' * (n != 1)})")
+
+
+def crossover_test(first: TestResult, second: TestResult, what: tuple[str, str] = ("first", "second")) -> TestResult:
+    """The crossover rule (module docstring) on two ``paired_difference_test`` results, each signed so that
+    > 0 is the paper's side of the flip."""
+    n = min(first.n_seeds, second.n_seeds)
+    z1 = first.z if first.z is not None else 0.0
+    z2 = second.z if second.z is not None else 0.0
+    p = max(first.p_value if first.p_value is not None else 1.0, second.p_value if second.p_value is not None else 1.0)
+    verdicts = {first.verdict, second.verdict}
+    if n < 2:
+        verdict = "inconclusive"
+    elif verdicts == {"reproduced"}:
+        verdict = "reproduced"
+    elif "not reproduced" in verdicts:
+        verdict = "not reproduced"
+    elif verdicts <= {"reproduced", "partly"}:
+        verdict = "partly"
+    else:
+        verdict = "inconclusive"
+    rule = ("crossover (intersection-union of two paired differences over seeds, test-set s.e. pooled in): reproduced "
+            "both parts reproduced, not reproduced either part significantly the other way, partly both at least "
+            "partly, inconclusive otherwise or with < 2 seeds")
+    return TestResult(verdict, rule, f"min t = {min(z1, z2):.2f} ({what[0]}: {first.statistic}; {what[1]}: "
+                      f"{second.statistic})", n, p, min(z1, z2), f"{what[0]}: {first.summary}; {what[1]}: {second.summary}")
+
+
+def above_baseline_gate(accuracy_per_seed: Sequence[float], baseline: float, eval_se: float,
+                        what: str = "accuracy") -> TestResult:
+    """The gate (module docstring): ``accuracy_per_seed`` minus the trivial ``baseline``, paired-difference rule;
+    passed when its verdict is ``reproduced``."""
+    result = paired_difference_test(np.asarray(accuracy_per_seed, float) - baseline, eval_se=eval_se)
+    return TestResult(result.verdict, f"gate: {what} above the trivial baseline {baseline:.3f}, passed at "
+                      "one-sided p <= 0.0228 (paired difference over seeds, Student t, test-set s.e. pooled in)", result.statistic, result.n_seeds,
+                      result.p_value, result.z, f"{what} - baseline = {result.summary}")
+
+
+def gated(result: TestResult, gates: Sequence[tuple[str, TestResult]]) -> TestResult:
+    """``result`` unchanged when every (name, gate) passed (verdict ``reproduced``); else ``inconclusive``,
+    naming the failed gates and their numbers."""
+    failed = [f"{name} ({gate.statistic}: {gate.summary})" for name, gate in gates if gate.verdict != "reproduced"]
+    if not failed:
+        return result
+    from dataclasses import replace
+    return replace(result, verdict="inconclusive",
+                   test=result.test + "; gated: inconclusive because SFT did not beat the trivial baseline on "
+                   + ", ".join(failed))
 
 
 # -- shares of seeds ---------------------------------------------------------------------------------------

@@ -65,6 +65,16 @@ def _subsample(items: list, limit: int | None, seed: int) -> list:
     return [items[i] for i in keep]
 
 
+def most_common_answer_accuracy(train_targets: list[str], test_targets: list[str]) -> float:
+    """The trivial baseline of a generative task: the test accuracy of always answering the commonest train
+    target (exact match)."""
+    from collections import Counter
+    if not train_targets or not test_targets:
+        raise ValueError("the trivial baseline needs train and test targets")
+    answer = Counter(normalize(t) for t in train_targets).most_common(1)[0][0]
+    return sum(normalize(t) == answer for t in test_targets) / len(test_targets)
+
+
 def normalize(text: str) -> str:
     return "".join(text.split())
 
@@ -107,14 +117,18 @@ def spaced(number: int) -> str:
     return ("- " if number < 0 else "") + " ".join(str(abs(number)))
 
 
-def arithmetic_example(a: int, op: str, b: int) -> SFTExample:
+def arithmetic_example(a: int, op: str, b: int, spaced_digits: bool = True) -> SFTExample:
+    """'4 7 + 8 5 =' -> '1 3 2' (digits as words, for subword tokenizers), or with ``spaced_digits=False``
+    '47+85=' -> '132' (a character tokenizer already splits digits)."""
     result = {"+": a + b, "-": a - b, "*": a * b}[op]
-    answer = spaced(result)
-    return SFTExample(f"{spaced(a)} {op} {spaced(b)} =", answer, answer)
+    if spaced_digits:
+        answer = spaced(result)
+        return SFTExample(f"{spaced(a)} {op} {spaced(b)} =", answer, answer)
+    return SFTExample(f"{a}{op}{b}=", str(result), str(result))
 
 
 def make_arithmetic(n_train: int, n_test: int, digits: int = 3, ops: tuple[str, ...] = ("+",),
-                    seed: int = 0) -> tuple[list[SFTExample], list[SFTExample]]:
+                    seed: int = 0, spaced_digits: bool = True) -> tuple[list[SFTExample], list[SFTExample]]:
     """Seeded, disjoint train and test sets of ``a op b = c`` with operands in [0, 10^digits).
 
     Subtraction draws a >= b so answers stay non-negative. A problem never appears in both sets.
@@ -133,7 +147,7 @@ def make_arithmetic(n_train: int, n_test: int, digits: int = 3, ops: tuple[str, 
         a, b = (int(x) for x in rng.integers(0, base, size=2))
         op = ops[int(rng.integers(len(ops)))]
         problems.setdefault((max(a, b), op, min(a, b)) if op == "-" else (a, op, b), None)
-    examples = [arithmetic_example(*problem) for problem in problems]
+    examples = [arithmetic_example(*problem, spaced_digits=spaced_digits) for problem in problems]
     return examples[:n_train], examples[n_train:]
 
 

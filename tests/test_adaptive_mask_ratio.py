@@ -7,12 +7,10 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-import mdlm_core.experiments.u_curve as lm
 from mdlm_core.experiments.adaptive_mask_ratio import fit_beta_to_u_curve
 from mdlm_core.experiments.u_curve import BINS, train_lm_run
 from mdlm_core.mask_ratio import (AdaptiveBins, BetaRatio, CurriculumRatio, MaskRatio, parse_mask_ratio)
-from mdlm_core.training import CHECKPOINT, FINAL
-from test_u_curve import CFG, synthetic_data
+from test_u_curve import CFG, kill_lm_run_at_step, synthetic_data
 
 N_DRAWS, N_CELLS = 20_000, 40
 EDGES = np.linspace(0.0, 1.0, N_CELLS + 1)
@@ -147,24 +145,7 @@ def test_adaptive_lm_run_resumes_bit_exactly_after_a_kill(tmp_path, monkeypatch)
     history = reference.train_state["history_probs"]
     assert history.shape == (CFG.steps, 2) and not torch.allclose(history[-1], torch.full((2,), 0.5,
                                                                                           dtype=torch.float64))
-    original = lm.make_lm_step
-
-    def killed_at_step_7(*args, **kwargs):
-        step_fn = original(*args, **kwargs)
-
-        def step(model, step, generator):
-            if step == 7:
-                raise KeyboardInterrupt("simulated kill")
-            return step_fn(model, step, generator)
-        step.state = step_fn.state
-        return step
-
-    monkeypatch.setattr(lm, "make_lm_step", killed_at_step_7)
-    with pytest.raises(KeyboardInterrupt):
-        train_lm_run(CFG, data, ADAPTIVE, seed=3, root=tmp_path / "b", progress=False)
-    (run_dir,) = (tmp_path / "b").iterdir()
-    assert (run_dir / CHECKPOINT).exists() and not (run_dir / FINAL).exists()
-    monkeypatch.setattr(lm, "make_lm_step", original)
+    kill_lm_run_at_step(monkeypatch, CFG, data, ADAPTIVE, tmp_path / "b")
     resumed = train_lm_run(CFG, data, ADAPTIVE, seed=3, root=tmp_path / "b", progress=False)
     pd.testing.assert_frame_equal(reference.metrics, resumed.metrics, check_exact=True)
     for key, value in reference.train_state.items():

@@ -1,5 +1,6 @@
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -90,27 +91,35 @@ def test_padding_is_never_masked_nor_counted():
     assert result.loss == pytest.approx(math.log(VOCAB), rel=0.1)
 
 
+def kill_lm_run_at_step(monkeypatch, cfg, data, label, root, kill_step=7, seed=3):
+    """Start train_lm_run and kill it (KeyboardInterrupt) at ``kill_step``: a checkpoint is left, no final state.
+    The step function keeps its ``state`` (an adaptive sampler's), so the checkpoint holds it as a real run's would."""
+    original = lm.make_lm_step
+
+    def killed(*args, **kwargs):
+        step_fn = original(*args, **kwargs)
+
+        def step(model, step, generator):
+            if step == kill_step:
+                raise KeyboardInterrupt("simulated kill")
+            return step_fn(model, step, generator)
+        if hasattr(step_fn, "state"):
+            step.state = step_fn.state
+        return step
+
+    monkeypatch.setattr(lm, "make_lm_step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_lm_run(cfg, data, label, seed=seed, root=root, progress=False)
+    (run_dir,) = Path(root).iterdir()
+    assert (run_dir / CHECKPOINT).exists() and not (run_dir / FINAL).exists()
+    monkeypatch.setattr(lm, "make_lm_step", original)
+
+
 def test_lm_resume_after_kill_gives_identical_metrics_and_test_loss(tmp_path, monkeypatch):
     data = synthetic_data()
     reference = train_lm_run(CFG, data, "[0.4,0.5]", seed=3, root=tmp_path / "a", progress=False)
 
-    original = lm.make_lm_step
-
-    def killed_at_step_7(*args, **kwargs):
-        step_fn = original(*args, **kwargs)
-
-        def step(model, step, generator):
-            if step == 7:
-                raise KeyboardInterrupt("simulated kill")
-            return step_fn(model, step, generator)
-        return step
-
-    monkeypatch.setattr(lm, "make_lm_step", killed_at_step_7)
-    with pytest.raises(KeyboardInterrupt):
-        train_lm_run(CFG, data, "[0.4,0.5]", seed=3, root=tmp_path / "b", progress=False)
-    (run_dir,) = (tmp_path / "b").iterdir()
-    assert (run_dir / CHECKPOINT).exists() and not (run_dir / FINAL).exists()
-    monkeypatch.setattr(lm, "make_lm_step", original)
+    kill_lm_run_at_step(monkeypatch, CFG, data, "[0.4,0.5]", tmp_path / "b")
     resumed = train_lm_run(CFG, data, "[0.4,0.5]", seed=3, root=tmp_path / "b", progress=False)
     pd.testing.assert_frame_equal(reference.metrics, resumed.metrics, check_exact=True)
     assert resumed.test.loss == reference.test.loss

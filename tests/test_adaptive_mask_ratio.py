@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import integrate, stats
+from scipy import stats
 
 from mdlm_core.experiments.adaptive_mask_ratio import fit_beta_to_u_curve
 from mdlm_core.experiments.u_curve import BINS, train_lm_run

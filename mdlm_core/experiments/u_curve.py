@@ -123,7 +123,7 @@ LM_PROFILES = {
     # a 0.35M-parameter model, 1,000 steps of 16 x 128 characters; every window with seeds 0 and 1 (paired)
     "quick": LMConfig(tokenizer="char", vocab_size=128, seq_len=128, n_layer=3, n_head=4, n_embd=96,
                       position_encoding="rotary", batch_size=16, steps=1000, lr=3e-3, warmup_steps=50,
-                      eval_every=250, valid_seqs=64, valid_draws=2, test_seqs=256, test_draws=20, seeds=(0, 1)),
+                      eval_every=250, valid_seqs=64, valid_draws=2, test_seqs=256, test_draws=10, seeds=(0, 1)),
     # the paper's scale (~50M parameters) on one GPU; same code
     "paper": LMConfig(vocab_size=8192, position_encoding="rotary", seq_len=256, n_layer=8, n_head=10, n_embd=640, dropout=0.1,
                       batch_size=64, steps=10_000, lr=3e-4, warmup_steps=500, eval_every=500,

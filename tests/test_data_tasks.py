@@ -1,8 +1,10 @@
 import json
 
+import numpy as np
 import pytest
 
-from mdlm_core.data.tasks import (exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic)
+from mdlm_core.data.tasks import (exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic,
+                                  make_next_word_choice)
 
 from shared_data import ROOT as SHARED, needs_data
 
@@ -36,6 +38,54 @@ def test_sst2_errors_say_what_to_do(tmp_path, monkeypatch):
         load_sst2("train")
     with pytest.raises(ValueError, match="split"):
         load_sst2("test")
+
+
+def synthetic_text(counts: dict, seed: int = 0) -> str:
+    words = [w for w, n in counts.items() for _ in range(n)]
+    np.random.default_rng(seed).shuffle(words)
+    return " " + " ".join(words) + " "
+
+
+def test_next_word_items_hold_the_true_word_among_same_length_distractors():
+    text = synthetic_text({"alpha": 40, "bravo": 30, "cello": 20, "delta": 10, "echo": 30, "fire": 20, "gold": 10,
+                           "hike": 5, "Upper": 50, "a": 50})
+    items = make_next_word_choice(text, 60, context_chars=12, choices=3, word_chars=(4, 5), seed=3)
+    assert items == make_next_word_choice(text, 60, context_chars=12, choices=3, word_chars=(4, 5), seed=3)
+    assert items != make_next_word_choice(text, 60, context_chars=12, choices=3, word_chars=(4, 5), seed=4)
+    positions = set()
+    for item in items:
+        assert item.answer == item.target and item.choices.count(item.answer) == 1 and len(set(item.choices)) == 3
+        assert {len(c) for c in item.choices} == {len(item.answer)} and all(c.islower() for c in item.choices)
+        assert len(item.prompt) == 12 and item.prompt + " " + item.answer + " " in text   # the text right before it
+        positions.add(item.choices.index(item.answer))
+    assert positions == {0, 1, 2}                      # the true word's slot is shuffled
+    with pytest.raises(ValueError, match="too small"):
+        make_next_word_choice(text, 60, context_chars=12, choices=5, word_chars=(4, 5))   # only 4 four-letter words
+    with pytest.raises(ValueError, match="choices >= 2"):
+        make_next_word_choice(text, 5, context_chars=12, choices=1)
+
+
+def test_next_word_distractors_follow_the_word_frequencies():
+    """Distractors are drawn in proportion to their frequency among same-length words other than the answer,
+    so the true word is one more draw from the same distribution. A chi-square test accepts that law and,
+    on the same draws, rejects uniform distractors (the test has the power to tell)."""
+    from scipy.stats import chisquare
+    counts = {"aaaa": 500, "bbbb": 300, "cccc": 150, "dddd": 50}
+    text = "Q" * 12 + synthetic_text(counts)   # every word is a site (none within the first context_chars)
+    items = make_next_word_choice(text, 990, context_chars=10, choices=2, word_chars=(4, 4), seed=0)
+    seen = {w: 0 for w in counts}
+    expected = dict.fromkeys(counts, 0.0)
+    total = sum(counts.values())
+    for item in items:
+        [distractor] = [c for c in item.choices if c != item.answer]
+        seen[distractor] += 1
+        for w, n in counts.items():   # given the answer, P(distractor = w) = n / (total - n_answer)
+            if w != item.answer:
+                expected[w] += n / (total - counts[item.answer])
+    observed = np.array(list(seen.values()))
+    assert chisquare(observed, np.array(list(expected.values()))).pvalue > 1e-3
+    uniform = np.full(4, observed.sum() / 4)
+    assert chisquare(observed, uniform).pvalue < 1e-6
 
 
 def test_arithmetic_is_seeded_correct_and_disjoint():

@@ -37,6 +37,66 @@ def test_candidate_scores_are_the_mc_elbo_on_common_draws():
     assert not torch.allclose(got, candidate_log_likelihoods(model, prompts, candidates, draws=3, seed=8))
 
 
+def test_per_example_candidates_are_scored_on_the_same_draws():
+    """Multiple choice with candidates of its own per example ([N, C, A]): column c is the MC ELBO of each
+    example's c-th candidate, and a [C, A] candidate set is the same as that set repeated for every example."""
+    from mdlm_core.sft import answer_elbo_mc, answer_masks
+    model = tiny_model()
+    prompts = torch.randint(0, 12, (5, 4), generator=torch.Generator().manual_seed(1))
+    candidates = torch.randint(0, 11, (5, 3, 3), generator=torch.Generator().manual_seed(2))
+    got = candidate_log_likelihoods(model, prompts, candidates, draws=4, seed=7, batch_size=3)
+    masks = answer_masks(5, 3, 4, torch.Generator().manual_seed(7))
+    for c in range(3):
+        torch.testing.assert_close(got[:, c], answer_elbo_mc(model, prompts, candidates[:, c], masks, model.mask_id))
+    shared = candidates[0]
+    torch.testing.assert_close(candidate_log_likelihoods(model, prompts, shared, draws=4, seed=7),
+                               candidate_log_likelihoods(model, prompts, shared.expand(5, 3, 3), draws=4, seed=7))
+    with pytest.raises(ValueError, match=r"\[N, C, A\]"):
+        candidate_log_likelihoods(model, prompts, candidates[:4], draws=4, seed=7)
+
+
+def write_wikitext(root, train: str, test: str):
+    folder = root / "wikitext-2"
+    folder.mkdir(parents=True)
+    for split, text in (("train", train), ("valid", test), ("test", test)):
+        (folder / f"wiki.{split}.tokens").write_text(text)
+    return root
+
+
+def test_next_word_task_layout_and_scoring(tmp_path):
+    """Next-word choice, tokenized: every eval example carries its candidates laid out as answers (a leading
+    space, EOS padding), the true one among them; the gate's baseline is the best constant choice, and the
+    scorer picks the candidate with the best MC ELBO."""
+    from mdlm_core.data.text import CharTokenizer
+    from mdlm_core.experiments.sft_windows import score_task
+    rng = np.random.default_rng(0)
+    vocab = ["ab", "cd", "ef", "gh", "abcd", "efgh", "bcde", "fgha"]
+    words = lambda n: " " + " ".join(rng.choice(vocab, size=n)) + " "   # noqa: E731
+    data_dir = write_wikitext(tmp_path, words(600), words(300))
+    tokenizer = CharTokenizer.fit(["abcdefgh \n"], vocab_size=12)
+    cfg = SFTConfig(pretrain_profile="smoke", tasks=("next_word",), next_word_train=50, next_word_eval=40,
+                    next_word_choices=3, next_word_chars=(2, 4), next_word_context_chars=8,
+                    next_word_prompt_tokens=8, next_word_answer_tokens=6, eval_batch_size=16)
+    task = tokenize_task(cfg, "next_word", tokenizer, data_dir)
+    eos = eos_id(tokenizer)
+    assert task.discriminative and task.chance == pytest.approx(1 / 3) and task.candidates.shape == (40, 3, 6)
+    assert task.dropped == {"train": 0, "eval": 0}
+    for i, (names, target) in enumerate(zip(task.candidate_names, task.eval_targets)):
+        assert len(names) == 3 and names.count(target) == 1
+        c = names.index(target)
+        assert torch.equal(task.candidates[i, c], task.eval_tokens[i, 8:])   # the true candidate is the answer region
+        for name, cand in zip(names, task.candidates[i]):
+            ids = tokenizer.encode(" " + name).ids
+            assert cand[:len(ids)].tolist() == ids and set(cand[len(ids):].tolist()) == {eos}
+    slots = [names.index(t) for names, t in zip(task.candidate_names, task.eval_targets)]
+    assert task.baseline == pytest.approx(max(np.bincount(slots, minlength=3)) / 40)
+    model = DiffusionTransformer(ModelConfig(vocab_size=12, block_size=16, n_layer=1, n_head=2, n_embd=16)).eval()
+    score = score_task(model, task, cfg, tokenizer, eos)
+    chosen = candidate_log_likelihoods(model, task.eval_tokens[:, :8], task.candidates, cfg.score_draws,
+                                       cfg.score_seed).argmax(-1)
+    assert score["correct"] == [int(c == s) for c, s in zip(chosen.tolist(), slots)]
+
+
 def test_sft_steps_give_every_window_the_same_data_order():
     """Common random numbers across windows: the batch rows a seed draws do not depend on the window."""
     from types import SimpleNamespace
@@ -48,7 +108,6 @@ def test_sft_steps_give_every_window_the_same_data_order():
     seen = {}
     for label in (STANDARD, MID, HIGH_NOISE):
         model, gen, rows = tiny_model(), torch.Generator().manual_seed(3), []
-        original = task.train_tokens.__getitem__
         step = make_sft_step(data, cfg, cfg.mask_ratio(label), torch.device("cpu"))
         for i in range(3):
             before = gen.get_state()
@@ -116,16 +175,16 @@ def test_config_errors_say_what_to_change():
     assert set(SFT_WINDOWS) == {STANDARD, MID, "[0.2,1]", "[0.3,1]", HIGH_NOISE}
 
 
-def synthetic_runs(sst2: dict, arithmetic: dict, seeds=(0, 1, 2), jitter=0.002, n=20_000,
-                   baselines=(("sst2", 0.509), ("arithmetic", 0.01))) -> pd.DataFrame:
+def synthetic_runs(next_word: dict, arithmetic: dict, seeds=(0, 1, 2), jitter=0.002, n=20_000,
+                   baselines=(("next_word", 0.509), ("arithmetic", 0.01))) -> pd.DataFrame:
     baselines = dict(baselines)
     rows = []
-    for task, means in (("sst2", sst2), ("arithmetic", arithmetic)):
+    for task, means in (("next_word", next_word), ("arithmetic", arithmetic)):
         for window, mean in means.items():
             for s in seeds:
                 ratio = MaskRatio.parse(window)
                 rows.append(dict(window=window, low=ratio.low, high=ratio.high, seed=s, task=task,
-                                 discriminative=task == "sst2", accuracy=mean + jitter * (s - 1) ** 2, n=n,
+                                 discriminative=task == "next_word", accuracy=mean + jitter * (s - 1) ** 2, n=n,
                                  baseline=baselines[task], base_model="synthetic"))
     return pd.DataFrame(rows)
 
@@ -135,8 +194,8 @@ PAPER_ORDER = {HIGH_NOISE: 0.5, "[0.3,1]": 0.45, STANDARD: 0.4, "[0.2,1]": 0.35,
 
 def test_window_difference_is_paired_by_seed():
     runs = synthetic_runs({STANDARD: 0.7, MID: 0.75}, {STANDARD: 0.4})
-    runs.loc[(runs.task == "sst2") & (runs.window == MID) & (runs.seed == 2), "accuracy"] += 0.03
-    diffs, eval_se = window_difference(runs, "sst2", MID, STANDARD)
+    runs.loc[(runs.task == "next_word") & (runs.window == MID) & (runs.seed == 2), "accuracy"] += 0.03
+    diffs, eval_se = window_difference(runs, "next_word", MID, STANDARD)
     np.testing.assert_allclose(diffs, [0.05, 0.05, 0.08])
     # no per-example scores given: the unpaired binomial s.e. of one difference
     p_mid, p_std = 0.75 + 0.03 / 3 + 0.002 * 2 / 3, 0.70 + 0.002 * 2 / 3
@@ -160,17 +219,17 @@ def test_claims_see_the_crossover_only_when_it_is_there():
 
 
 def test_a_task_below_its_baseline_makes_its_window_claims_inconclusive():
-    """The gate: SST-2 at chance (the arithmetic crossover half is clear) -> SST-2's claims and the crossover
+    """The gate: next-word choice at its baseline (the arithmetic crossover half is clear) -> its claims and the crossover
     are inconclusive and say why; the arithmetic claims keep their verdicts."""
     cfg = SFT_PROFILES["quick"]
     runs = synthetic_runs({STANDARD: 0.50, MID: 0.51, "[0.2,1]": 0.5, "[0.3,1]": 0.5, HIGH_NOISE: 0.49},
                           PAPER_ORDER, n=872)
     claims = {c.claim.split(":")[0]: c for c in sft_claims(runs, cfg)}
-    gate = [c for name, c in claims.items() if name.startswith("Gate (sst2)")][0]
+    gate = [c for name, c in claims.items() if name.startswith("Gate (next_word)")][0]
     assert gate.verdict == "fails check" and gate.kind == "derived"
     for name, claim in claims.items():
-        if "sst2" in name and not name.startswith("Gate") or name.startswith("Crossover"):
-            assert claim.verdict == "inconclusive" and "gated" in claim.test and "sst2" in claim.test, name
+        if "next_word" in name and not name.startswith("Gate") or name.startswith("Crossover"):
+            assert claim.verdict == "inconclusive" and "gated" in claim.test and "next_word" in claim.test, name
     arithmetic = [c for name, c in claims.items() if name.startswith("Generative")]
     assert arithmetic and all(c.verdict == "reproduced" for c in arithmetic)
 
@@ -178,7 +237,7 @@ def test_a_task_below_its_baseline_makes_its_window_claims_inconclusive():
 def test_claims_are_inconclusive_when_the_seeds_disagree():
     cfg = SFT_PROFILES["quick"]
     runs = synthetic_runs({STANDARD: 0.70, MID: 0.70}, {STANDARD: 0.4, HIGH_NOISE: 0.4})
-    runs.loc[(runs.task == "sst2") & (runs.window == MID), "accuracy"] += [0.02, -0.02, 0.005]
+    runs.loc[(runs.task == "next_word") & (runs.window == MID), "accuracy"] += [0.02, -0.02, 0.005]
     [claim] = [c for c in sft_claims(runs, cfg) if c.claim.startswith("Discriminative")]
     assert claim.kind == "experiment" and claim.verdict == "inconclusive" and claim.n_seeds == 3
     assert abs(claim.z) < 1 and "paired difference" in claim.test
@@ -196,7 +255,7 @@ def test_sft_run_is_deterministic_and_cached(tmp_path, monkeypatch):
     cfg = SFTConfig(**{**vars(SFT_PROFILES["smoke"]), "windows": (MID,), "seeds": (0,), "steps": 3})
     data = prepare_sft_data(cfg)
     base = base_model(cfg, data, progress=False)
-    assert base[1].startswith("lm-[0,1]-s0-")     # notebook 03's uniform run, seed 0: always a pretrained base
+    assert base.name.startswith("lm-[0,1]-s0-")     # notebook 03's uniform run, seed 0: always a pretrained base
     assert not hasattr(cfg, "pretrained")           # no random-initialisation path
     first = train_sft_run(cfg, data, MID, 0, base, progress=False)
     assert (first.run_dir / "final.pt").exists() and list(first.run_dir.glob("eval-scores-*.json"))
@@ -238,12 +297,12 @@ def test_window_difference_includes_the_test_set_uncertainty():
     correct = {}
     for s in (0, 1, 2):
         base = rng.random(100) < 0.7
-        correct[(STANDARD, s, "sst2")] = base.astype(int)
+        correct[(STANDARD, s, "next_word")] = base.astype(int)
         flipped = base.copy()
         flipped[:1] = ~flipped[:1]   # one example differs: the accuracies barely differ
-        correct[(MID, s, "sst2")] = flipped.astype(int)
-    _, unpaired = window_difference(runs, "sst2", MID, STANDARD)
-    diffs, eval_se = window_difference(runs, "sst2", MID, STANDARD, correct)
+        correct[(MID, s, "next_word")] = flipped.astype(int)
+    _, unpaired = window_difference(runs, "next_word", MID, STANDARD)
+    diffs, eval_se = window_difference(runs, "next_word", MID, STANDARD, correct)
     # paired over the same examples, one flipped example in 100: s.e. 0.01, far below the unpaired 0.064
     assert np.all(diffs == pytest.approx(0.01)) and eval_se == pytest.approx(0.01) and unpaired > 0.06
     # the seeds agree exactly (s.e. 0): only the pooled-in test-set s.e. keeps the verdict honest

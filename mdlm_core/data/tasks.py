@@ -1,6 +1,8 @@
 """SFT tasks as text: (prompt, answer, target) triples, independent of any tokenizer.
 
 * ``load_sst2``: SST-2 sentiment (discriminative), answered with one label word.
+* ``make_next_word_choice``: HellaSwag-style multiple choice on running text (discriminative): the true next
+  word after a context against distractor words of the same length drawn from the same text.
 * ``make_arithmetic``: seeded multi-digit arithmetic (generative): the answer is several digit tokens
   that a sampler must generate; scored by exact match.
 * ``load_gsm8k``: grade-school maths word problems (generative, ``paper`` profile only); the answer is
@@ -34,7 +36,8 @@ ARITHMETIC_OPS = ("+", "-", "*")
 class SFTExample:
     prompt: str   # what the model is conditioned on
     answer: str   # what it is trained to generate (followed by EOS padding)
-    target: str   # what a generated answer is scored against (exact match)
+    target: str   # what a generated or chosen answer is scored against (exact match)
+    choices: tuple[str, ...] = ()   # multiple choice: the candidate answers, ``target`` among them
 
 
 def data_file(subdir: str, filename: str, data_dir: str | os.PathLike | None = None) -> Path:
@@ -107,8 +110,54 @@ def load_sst2(split: str = "train", data_dir: str | os.PathLike | None = None, l
         if len(row) != 2 or row[1] not in ("0", "1"):
             raise ValueError(f"{path}:{line}: expected '<sentence><TAB><0 or 1>', got {row!r}")
         label = labels[int(row[1])]
-        examples.append(SFTExample(sst2_prompt(row[0]), label, label))
+        examples.append(SFTExample(sst2_prompt(row[0]), label, label, tuple(labels)))
     return _subsample(examples, limit, seed)
+
+
+# -- next-word multiple choice on running text ---------------------------------------------------------
+WORD = re.compile(r"(?<= )[a-z]+(?= )")   # a lower-case word between spaces (WikiText splits off punctuation)
+
+
+def make_next_word_choice(text: str, n: int, context_chars: int, choices: int = 4, word_chars: tuple[int, int] = (4, 9),
+                          seed: int = 0) -> list[SFTExample]:
+    """``n`` seeded multiple-choice items from running ``text``: the prompt is the ``context_chars`` characters
+    before a lower-case word of ``word_chars`` letters (the space before the word excluded), the answer that word,
+    and the other ``choices - 1`` candidates distinct words of the same length drawn from the text's own word
+    frequencies (so length and a frequency prior carry no information: the true word is one more draw from the
+    same distribution), in a seeded random order.
+
+    Scored like HellaSwag: the candidate with the best likelihood given the prompt; chance is 1 / ``choices``.
+    """
+    low, high = word_chars
+    if choices < 2 or low < 1 or high < low or context_chars < 1 or n < 0:
+        raise ValueError(f"make_next_word_choice needs choices >= 2, 1 <= word_chars[0] <= word_chars[1] and "
+                         f"context_chars >= 1; got choices={choices}, word_chars={word_chars}, context_chars={context_chars}")
+    from collections import Counter
+    sites = [m for m in WORD.finditer(text) if low <= len(m.group()) <= high and m.start() > context_chars]
+    counts = Counter(m.group() for m in sites)
+    by_length = {}
+    for word, count in sorted(counts.items()):
+        words, weights = by_length.setdefault(len(word), ([], []))
+        words.append(word)
+        weights.append(count)
+    too_few = sorted(length for length, (words, _) in by_length.items() if len(words) < choices)
+    if too_few or len(sites) < n:
+        raise ValueError(f"the text is too small for {n} items with {choices} choices (words of length {too_few} have "
+                         f"fewer than {choices} distinct forms; {len(sites)} sites): use more text or fewer choices")
+    rng = np.random.default_rng(seed)
+    examples = []
+    for i in np.sort(rng.choice(len(sites), size=n, replace=False)):
+        site = sites[i]
+        word = site.group()
+        words, weights = by_length[len(word)]
+        p = np.asarray(weights, float)
+        p[words.index(word)] = 0.0
+        distractors = [words[j] for j in rng.choice(len(words), size=choices - 1, replace=False, p=p / p.sum())]
+        options = [word, *distractors]
+        order = rng.permutation(choices)
+        prompt = text[site.start() - 1 - context_chars:site.start() - 1]
+        examples.append(SFTExample(prompt, word, word, tuple(options[k] for k in order)))
+    return examples
 
 
 # -- multi-digit arithmetic -------------------------------------------------------------------------

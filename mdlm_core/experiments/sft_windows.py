@@ -11,15 +11,17 @@ such as [0.5, 1] are best on generative maths (GSM8K). Here, at a scale two CPU 
   and scores it on several benchmarks. Each step draws one batch per task (each task with its own
   sequence layout) and minimises the mean of the tasks' ``sft_loss`` (prompt never masked, answer
   masked with t from the window, loss per answer length, EOS padding trained as answer);
-* **discriminative** tasks (SST-2 with word labels) are scored as LLaDA scores multiple choice: the
-  candidate answer with the largest Monte Carlo ELBO of ``answer | prompt`` (``sft.answer_elbo_mc``: the
-  number of masked answer tokens l ~ U{1..A}, stratified over ``score_draws`` draws, weight A / l), on
-  masks drawn from ``score_seed`` alone, so candidates, windows and seeds are compared on common draws;
+* **discriminative** tasks (next-word choice on held-out WikiText-2, HellaSwag-style; SST-2 with word labels)
+  are scored as LLaDA scores multiple choice: the candidate answer with the largest Monte Carlo ELBO of
+  ``answer | prompt`` (``sft.answer_elbo_mc``: the number of masked answer tokens l ~ U{1..A}, stratified over
+  ``score_draws`` draws, weight A / l), on masks drawn from ``score_seed`` alone, so candidates, windows and
+  seeds are compared on common draws;
 * **generative** tasks (multi-digit arithmetic; GSM8K in the ``paper`` profile) are scored by exact match
   of an answer generated with ``samplers.generate`` (low-confidence remasking, greedy by default).
 
 Before any window verdict a gate asks whether SFT learned each task at all (``verdicts.above_baseline_gate``
-against the majority class / the commonest answer); the crossover is ``verdicts.crossover_test``.
+against the best constant choice / the commonest answer); the base model is scored by the same scorers, so
+what SFT added is on the same scale; the crossover is ``verdicts.crossover_test``.
 
 The id of ``<pad>`` serves as EOS: the pretraining text never contains it, so it is free to mean
 "the answer ended", and everything after the first EOS of a generated answer is dropped.
@@ -28,6 +30,7 @@ The id of ``<pad>`` serves as EOS: the pretraining text never contains it, so it
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,8 +47,8 @@ from ..samplers import generate
 from ..schedules import size_schedule
 from ..sft import answer_elbo_mc, answer_masks, pack_sft_examples, sft_loss, strip_after_eos
 from ..data.tasks import (SST2_LABELS, SFTExample, exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic,
-                          most_common_answer_accuracy)
-from ..data.text import PAD_TOKEN, decode_stream
+                          make_next_word_choice, most_common_answer_accuracy)
+from ..data.text import PAD_TOKEN, decode_stream, load_wikitext2
 from ..companion import figure_names
 from ..companion.verdicts import (Claim, TestResult, above_baseline_gate, crossover_test, gated, paired_difference_test,
                                  rank_agreement_test)
@@ -55,8 +58,8 @@ from ..training import (TrainConfig, cached_evaluation, derive_config, grid_work
 # The paper's SFT windows (Tables 2 and 3), in the order it lists them.
 SFT_WINDOWS = ("[0,1]", "[0.45,0.55]", "[0.2,1]", "[0.3,1]", "[0.5,1]")   # MaskRatio labels
 STANDARD, MID, HIGH_NOISE = "[0,1]", "[0.45,0.55]", "[0.5,1]"
-TASKS = ("sst2", "arithmetic", "gsm8k")
-DISCRIMINATIVE = {"sst2"}
+TASKS = ("next_word", "sst2", "arithmetic", "gsm8k")
+DISCRIMINATIVE = {"next_word", "sst2"}     # scored by choosing among candidates; the others by generation
 
 # The paper's numbers (LLaDA-8B SFT): discriminative (Table 2) and GSM8K (Table 3).
 PAPER_DISCRIMINATIVE = {"MMLU": {STANDARD: 0.659, MID: 0.669}, "GPQA": {STANDARD: 0.344, MID: 0.402}}
@@ -70,7 +73,16 @@ class SFTConfig:
     pretrain_profile: str = "quick"
     pretrain_window: str = UNIFORM
     pretrain_seed: int = 0
-    tasks: tuple[str, ...] = ("sst2", "arithmetic")
+    tasks: tuple[str, ...] = ("next_word", "arithmetic")    # the crossover pairs the first discriminative and generative ones
+    # next-word choice: train on the true next word after contexts from the train split, score on items from the
+    # test split (data.tasks.make_next_word_choice: the true word vs same-length distractors, chance 1 / choices)
+    next_word_train: int = 20_000
+    next_word_eval: int = 1_000
+    next_word_choices: int = 4
+    next_word_chars: tuple[int, int] = (4, 9)   # letters in the answer word (and in every distractor)
+    next_word_context_chars: int = 400          # characters of context before the word (then left-truncated in tokens)
+    next_word_prompt_tokens: int = 96
+    next_word_answer_tokens: int = 8            # the word + EOS padding
     # SST-2: train on a seeded subset of the train phrases, score on the dev sentences
     sst2_train: int | None = 20_000
     sst2_eval: int | None = None             # None: all 872 dev sentences
@@ -157,21 +169,26 @@ class SFTConfig:
 
 
 SFT_PROFILES = {
-    # seconds: notebook 03's smoke model (BPE, 32 tokens), tiny task sets, every window, two seeds
-    "smoke": SFTConfig(pretrain_profile="smoke", sst2_train=256, sst2_eval=64, sst2_prompt_tokens=22,
+    # seconds: notebook 03's smoke model (BPE, 32 tokens), tiny task sets (every task kind), every window, two seeds
+    "smoke": SFTConfig(pretrain_profile="smoke", tasks=("next_word", "sst2", "arithmetic"), next_word_train=256,
+                       next_word_eval=48, next_word_chars=(4, 6), next_word_context_chars=80, next_word_prompt_tokens=20,
+                       next_word_answer_tokens=8, sst2_train=256, sst2_eval=64, sst2_prompt_tokens=22,
                        sst2_answer_tokens=8, arithmetic_digits=2, arithmetic_train=256, arithmetic_eval=32,
                        arithmetic_prompt_tokens=14, arithmetic_answer_tokens=8, batch_size=8, steps=6, warmup_steps=1,
                        eval_every=3, curve_eval=16, score_draws=2, curve_draws=1, seeds=(0, 1), workers=1),
     # 2 CPU cores: notebook 03's quick model (character-level WikiText-2, rotary, 0.35M parameters, its uniform
-    # run, seed 0). Counted in characters: SST-2 reviews are left-truncated to their last 54 characters (prompt
-    # 54 + answer " positive" / " negative" + EOS = 64 <= 128), 2-digit addition "47+85=" -> " 132" (a batch of 64
-    # per step: short rows are cheap); 5 windows x 3 seeds at an equal budget of 800 steps, two 1-thread workers
-    "quick": SFTConfig(sst2_prompt_tokens=54, sst2_answer_tokens=10, arithmetic_digits=2, arithmetic_spaced=False,
+    # run, seed 0). Counted in characters: next-word choice with 53 characters of context and answers of 4-9
+    # letters (" " + word + EOS <= 11: 64 characters in all), 2-digit addition "47+85=" -> " 132" (a batch of 64
+    # per step: short rows are cheap); 5 windows x 3 seeds at an equal budget of 800 steps, two 1-thread workers.
+    # SST-2 is left out: at this scale SFT did not lift it above its majority class (stop 12: 0.507 vs 0.509)
+    "quick": SFTConfig(next_word_context_chars=53, next_word_prompt_tokens=53, next_word_answer_tokens=11,
+                       sst2_prompt_tokens=54, sst2_answer_tokens=10, arithmetic_digits=2, arithmetic_spaced=False,
                        arithmetic_train=2000, arithmetic_eval=500, arithmetic_prompt_tokens=6,
                        arithmetic_answer_tokens=5, batch_size=16, arithmetic_batch_size=64, steps=800, lr=3e-3,
                        warmup_steps=50, eval_every=200, curve_eval=128, score_draws=4, curve_draws=2, workers=2),
     # a GPU: notebook 03's paper model (~50M parameters), GSM8K added, longer SFT
-    "paper": SFTConfig(pretrain_profile="paper", tasks=("sst2", "arithmetic", "gsm8k"), sst2_train=None,
+    "paper": SFTConfig(pretrain_profile="paper", tasks=("next_word", "sst2", "arithmetic", "gsm8k"), sst2_train=None,
+                       next_word_train=100_000, next_word_eval=2_000, next_word_context_chars=600,
                        sst2_prompt_tokens=96, sst2_answer_tokens=4, arithmetic_digits=4, arithmetic_ops=("+", "-"),
                        arithmetic_prompt_tokens=20,
                        arithmetic_train=100_000, arithmetic_eval=1000, batch_size=64, steps=5000, lr=2e-4,
@@ -188,14 +205,19 @@ class TaskData:
     eval_tokens: torch.Tensor         # long [M, P + A]
     eval_targets: list[str]           # what an answer is scored against
     prompt_tokens: int                # P
-    dropped: dict = field(default_factory=dict)   # split -> examples dropped because the answer did not fit
-    candidates: torch.Tensor | None = None        # discriminative: long [C, A] candidate answer regions
-    candidate_names: tuple[str, ...] = ()
-    baseline: float = 0.0     # the gate's trivial accuracy: majority class (discriminative), commonest answer (generative)
+    dropped: dict = field(default_factory=dict)   # split -> examples dropped because an answer did not fit
+    candidates: torch.Tensor | None = None        # discriminative: long [M, C, A] candidate answer regions per example
+    candidate_names: list[tuple[str, ...]] = field(default_factory=list)   # ... and their texts
+    baseline: float = 0.0     # the gate's trivial accuracy: best constant choice (discriminative), commonest answer
 
     @property
     def discriminative(self) -> bool:
         return self.candidates is not None
+
+    @property
+    def chance(self) -> float | None:
+        """A uniformly random choice's accuracy (discriminative tasks)."""
+        return None if self.candidates is None else 1.0 / self.candidates.shape[1]
 
     @property
     def answer_tokens(self) -> int:
@@ -207,33 +229,46 @@ def eos_id(tokenizer) -> int:
     return int(tokenizer.token_to_id(PAD_TOKEN))
 
 
-def task_examples(cfg: SFTConfig, task: str) -> tuple[list[SFTExample], list[SFTExample]]:
-    """(train, eval) examples of a task; data come from ``$MDLM_DATA_DIR`` (never downloaded)."""
+def task_examples(cfg: SFTConfig, task: str, data_dir=None) -> tuple[list[SFTExample], list[SFTExample]]:
+    """(train, eval) examples of a task, from ``data_dir`` or ``$MDLM_DATA_DIR`` (never downloaded). Next-word
+    items come from WikiText-2's train split (SFT) and its test split (scoring), which pretraining never saw."""
+    if task == "next_word":
+        corpus = load_wikitext2(data_dir)
+        make = functools.partial(make_next_word_choice, context_chars=cfg.next_word_context_chars,
+                                 choices=cfg.next_word_choices, word_chars=cfg.next_word_chars, seed=cfg.data_seed)
+        return make(corpus.text("train"), cfg.next_word_train), make(corpus.text("test"), cfg.next_word_eval)
     if task == "sst2":
-        return (load_sst2("train", limit=cfg.sst2_train, seed=cfg.data_seed, labels=cfg.sst2_labels),
-                load_sst2("dev", limit=cfg.sst2_eval, seed=cfg.data_seed, labels=cfg.sst2_labels))
+        return (load_sst2("train", data_dir, limit=cfg.sst2_train, seed=cfg.data_seed, labels=cfg.sst2_labels),
+                load_sst2("dev", data_dir, limit=cfg.sst2_eval, seed=cfg.data_seed, labels=cfg.sst2_labels))
     if task == "arithmetic":
         return make_arithmetic(cfg.arithmetic_train, cfg.arithmetic_eval, cfg.arithmetic_digits,
                                cfg.arithmetic_ops, seed=cfg.data_seed, spaced_digits=cfg.arithmetic_spaced)
-    return (load_gsm8k("train", limit=cfg.gsm8k_train, seed=cfg.data_seed),
-            load_gsm8k("test", limit=cfg.gsm8k_eval, seed=cfg.data_seed))
+    return (load_gsm8k("train", data_dir, limit=cfg.gsm8k_train, seed=cfg.data_seed),
+            load_gsm8k("test", data_dir, limit=cfg.gsm8k_eval, seed=cfg.data_seed))
 
 
 def _encode(tokenizer, texts: Sequence[str]) -> list[list[int]]:
     return [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
 
-def tokenize_task(cfg: SFTConfig, task: str, tokenizer) -> TaskData:
+def tokenize_task(cfg: SFTConfig, task: str, tokenizer, data_dir=None) -> TaskData:
     """Tokenize a task into its layout; prompts are left-padded with EOS to P tokens (text prompts that are
-    longer are left-truncated, keeping the question at their end; an arithmetic prompt never is)."""
+    longer are left-truncated, keeping the question at their end; an arithmetic prompt never is). An example
+    whose answer (or, scoring a multiple choice, any candidate) leaves no room for an EOS is dropped and counted.
+    Candidates are laid out like answers: a leading space, then EOS padding to A tokens."""
     eos = eos_id(tokenizer)
     prompt_len, answer_len = cfg.prompt_tokens(task), cfg.answer_tokens(task)
-    packed, dropped, targets = {}, {}, []
-    train_examples, eval_examples = task_examples(cfg, task)
+    packed, dropped = {}, {}
+    train_examples, eval_examples = task_examples(cfg, task, data_dir)
+    eval_choices = ([_encode(tokenizer, [" " + c for c in ex.choices]) for ex in eval_examples]
+                    if task in DISCRIMINATIVE else None)
     for split, examples in zip(("train", "eval"), (train_examples, eval_examples)):
         # answers are encoded with a leading space: the prompt ends a word, the answer starts a new one
         answers = _encode(tokenizer, [" " + ex.answer for ex in examples])
-        keep = [i for i, a in enumerate(answers) if len(a) < answer_len]   # room for >= 1 EOS
+        fits = [len(a) < answer_len for a in answers]   # room for >= 1 EOS
+        if split == "eval" and eval_choices is not None:
+            fits = [ok and all(len(c) < answer_len for c in cs) for ok, cs in zip(fits, eval_choices)]
+        keep = [i for i, ok in enumerate(fits) if ok]
         dropped[split] = len(examples) - len(keep)
         if not keep:
             raise ValueError(f"{task}: no {split} answer fits in {answer_len - 1} tokens; raise {task}_answer_tokens")
@@ -245,15 +280,19 @@ def tokenize_task(cfg: SFTConfig, task: str, tokenizer) -> TaskData:
         tokens, _ = pack_sft_examples(prompts, [answers[i] for i in keep], prompt_len + answer_len, eos,
                                       prompt_length=prompt_len, pad_id=eos)
         packed[split] = tokens
-        if split == "eval":
-            targets = [examples[i].target for i in keep]
-    candidates, names = None, ()
+    targets = [eval_examples[i].target for i in keep]
+    candidates, names = None, []
     if task in DISCRIMINATIVE:
-        names = cfg.sst2_labels
-        candidates = torch.full((len(names), answer_len), eos, dtype=torch.long)
-        for row, ids in enumerate(_encode(tokenizer, [" " + name for name in names])):
-            candidates[row, :len(ids)] = torch.as_tensor(ids)
-        baseline = max(float(np.mean([t == name for t in targets])) for name in names)
+        names = [eval_examples[i].choices for i in keep]
+        if len({len(n) for n in names}) != 1:
+            raise ValueError(f"{task}: every example needs the same number of choices")
+        candidates = torch.full((len(keep), len(names[0]), answer_len), eos, dtype=torch.long)
+        for row, i in enumerate(keep):
+            for c, ids in enumerate(eval_choices[i]):
+                candidates[row, c, :len(ids)] = torch.as_tensor(ids)
+        # the best constant choice: the majority class where the choices come in a fixed order (SST-2), about
+        # chance where their order is shuffled (next-word)
+        baseline = max(float(np.mean([t == n[c] for t, n in zip(targets, names)])) for c in range(len(names[0])))
     else:
         baseline = most_common_answer_accuracy([ex.target for ex in train_examples], targets)
     return TaskData(task, packed["train"], packed["eval"], targets, prompt_len, dropped, candidates, names, baseline)
@@ -270,14 +309,16 @@ class SFTData:
 
     @property
     def fingerprint(self) -> dict:
-        return {"lm": self.lm.fingerprint, "tasks": {name: {"train": int(t.train_tokens.sum()), "n": len(t.train_tokens),
-                                                            "eval": int(t.eval_tokens.sum())}
-                                                     for name, t in self.tasks.items()}}
+        """What runs and scores depend on besides the config: the corpus, and every task's token tensors."""
+        digest = lambda t: None if t is None else hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()[:16]  # noqa: E731
+        return {"lm": self.lm.fingerprint,
+                "tasks": {name: {"train": digest(t.train_tokens), "eval": digest(t.eval_tokens),
+                                 "candidates": digest(t.candidates)} for name, t in self.tasks.items()}}
 
 
 def prepare_sft_data(cfg: SFTConfig, data_dir: str | Path | None = None) -> SFTData:
     lm = prepare_lm_data(cfg.pretrain, data_dir)
-    return SFTData(lm, {task: tokenize_task(cfg, task, lm.tokenizer) for task in cfg.tasks})
+    return SFTData(lm, {task: tokenize_task(cfg, task, lm.tokenizer, data_dir) for task in cfg.tasks})
 
 
 # -- scoring ----------------------------------------------------------------------------------------
@@ -285,11 +326,16 @@ def prepare_sft_data(cfg: SFTConfig, data_dir: str | Path | None = None) -> SFTD
 def candidate_log_likelihoods(model: DiffusionTransformer, prompts: torch.Tensor, candidates: torch.Tensor,
                               draws: int, seed: int, batch_size: int = 128) -> torch.Tensor:
     """float64 [N, C]: the Monte Carlo ELBO of each candidate answer region given each prompt
-    (``sft.answer_elbo_mc``, LLaDA's likelihood evaluation). The masks are drawn once from ``seed``, so every
-    candidate, and every model scoring the same prompts, sees the same draws (common random numbers)."""
-    masks = answer_masks(prompts.shape[0], candidates.shape[1], draws, torch.Generator().manual_seed(seed))
-    return torch.stack([answer_elbo_mc(model, prompts, cand, masks, model.mask_id, batch_size) for cand in candidates],
-                       dim=1)
+    (``sft.answer_elbo_mc``, LLaDA's likelihood evaluation); ``candidates`` is [N, C, A] (per example) or
+    [C, A] (the same for every prompt). The masks are drawn once from ``seed``, so every candidate, and every
+    model scoring the same prompts, sees the same draws (common random numbers)."""
+    if candidates.dim() == 2:
+        candidates = candidates.expand(prompts.shape[0], *candidates.shape)
+    if candidates.dim() != 3 or candidates.shape[0] != prompts.shape[0]:
+        raise ValueError(f"candidates {tuple(candidates.shape)} for prompts {tuple(prompts.shape)}: need [N, C, A] or [C, A]")
+    masks = answer_masks(prompts.shape[0], candidates.shape[2], draws, torch.Generator().manual_seed(seed))
+    return torch.stack([answer_elbo_mc(model, prompts, candidates[:, c], masks, model.mask_id, batch_size)
+                        for c in range(candidates.shape[1])], dim=1)
 
 
 @torch.no_grad()
@@ -316,9 +362,9 @@ def score_task(model: DiffusionTransformer, task: TaskData, cfg: SFTConfig, toke
     tokens = task.eval_tokens[:limit]
     prompts, targets = tokens[:, :task.prompt_tokens], task.eval_targets[:len(tokens)]
     if task.discriminative:
-        scores = candidate_log_likelihoods(model, prompts, task.candidates, draws or cfg.score_draws, cfg.score_seed,
-                                           cfg.eval_batch_size)
-        answers = [task.candidate_names[i] for i in scores.argmax(-1).tolist()]
+        scores = candidate_log_likelihoods(model, prompts, task.candidates[:len(tokens)], draws or cfg.score_draws,
+                                           cfg.score_seed, cfg.eval_batch_size)
+        answers = [names[c] for names, c in zip(task.candidate_names, scores.argmax(-1).tolist())]
     else:
         answers = generate_answers(model, prompts, task.answer_tokens, eos, tokenizer, cfg)
         if task.name == "gsm8k":   # scored on the number after '####' in the generated solution
@@ -350,11 +396,40 @@ def make_sft_step(data: SFTData, cfg: SFTConfig, mask_ratio: MaskRatio, device: 
     return step
 
 
-def base_model(cfg: SFTConfig, data: SFTData, progress: bool = True) -> tuple[dict, str]:
-    """The weights SFT starts from and their name (the run directory, i.e. window, seed and cache-key hash):
-    notebook 03's run of ``cfg.pretrain_profile``, loaded from the run cache (trained there if missing)."""
+@dataclass(frozen=True)
+class BaseModel:
+    """The weights SFT starts from: notebook 03's pretrained run, named by its run directory."""
+    state: dict = field(repr=False)
+    name: str          # the run directory's name: window, seed and cache-key hash
+    run_dir: Path
+
+    def load(self, cfg: SFTConfig, vocab_size: int, device: torch.device) -> DiffusionTransformer:
+        model = DiffusionTransformer(cfg.pretrain.model_config(vocab_size)).to(device)
+        model.load_state_dict(self.state)
+        return model
+
+
+def base_model(cfg: SFTConfig, data: SFTData, progress: bool = True) -> BaseModel:
+    """Notebook 03's run of ``cfg.pretrain_profile`` (window ``cfg.pretrain_window``, seed ``cfg.pretrain_seed``),
+    loaded from the run cache (trained there through notebook 03's code if missing)."""
     model, result = train_lm_model(cfg.pretrain, data.lm, cfg.pretrain_window, cfg.pretrain_seed, progress=progress)
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, result.run_dir.name
+    return BaseModel({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, result.run_dir.name,
+                     result.run_dir)
+
+
+def scoring_key(cfg: SFTConfig, data: SFTData) -> dict:
+    """What a model's final scores depend on besides its weights."""
+    return {"tasks": list(data.tasks), "draws": cfg.score_draws, "seed": cfg.score_seed, "data": data.fingerprint,
+            "generation": [cfg.gen_steps, cfg.gen_order, cfg.temperature]}
+
+
+def score_base_model(cfg: SFTConfig, data: SFTData, base: BaseModel) -> dict:
+    """The base model's scores on every task with the SFT runs' scorers (cached beside the base run): the level
+    SFT starts from."""
+    model = base.load(cfg, data.lm.vocab_size, resolve_device(cfg.device)).eval()
+    return cached_evaluation(base.run_dir, "sft-base-scores", scoring_key(cfg, data),
+                             lambda: {name: score_task(model, task, cfg, data.lm.tokenizer, data.eos_id)
+                                      for name, task in data.tasks.items()})
 
 
 def run_key(cfg: SFTConfig, data: SFTData, label: str, seed: int, base_name: str) -> dict:
@@ -375,13 +450,11 @@ class SFTRun:
     base: str                    # the base model it was fine-tuned from
 
 
-def train_sft_run(cfg: SFTConfig, data: SFTData, label: str, seed: int, base: tuple[dict, str],
+def train_sft_run(cfg: SFTConfig, data: SFTData, label: str, seed: int, base: BaseModel,
                   progress: bool = True) -> SFTRun:
     """Fine-tune the base model on ``label``'s window with ``seed`` (cached, resumable), then score every task."""
     device = resolve_device(cfg.device)
-    state, base_name = base
-    model = DiffusionTransformer(cfg.pretrain.model_config(data.lm.vocab_size)).to(device)
-    model.load_state_dict(state)
+    model = base.load(cfg, data.lm.vocab_size, device)
     tokenizer, eos = data.lm.tokenizer, data.eos_id
 
     def eval_fn(m: DiffusionTransformer, step: int) -> dict:
@@ -390,22 +463,21 @@ def train_sft_run(cfg: SFTConfig, data: SFTData, label: str, seed: int, base: tu
                 for name, task in data.tasks.items()}
 
     result = train_cached(model, make_sft_step(data, cfg, cfg.mask_ratio(label), device), cfg.train_config(seed),
-                          name=f"sft-{label}-s{seed}", key=run_key(cfg, data, label, seed, base_name), eval_fn=eval_fn,
+                          name=f"sft-{label}-s{seed}", key=run_key(cfg, data, label, seed, base.name), eval_fn=eval_fn,
                           progress=progress)
     model.eval()
-    scores = cached_evaluation(result.run_dir, "scores", {"tasks": list(data.tasks), "draws": cfg.score_draws,
-                                                          "seed": cfg.score_seed},
+    scores = cached_evaluation(result.run_dir, "scores", scoring_key(cfg, data),
                                lambda: {name: score_task(model, task, cfg, tokenizer, eos)
                                         for name, task in data.tasks.items()})
-    return SFTRun(label, seed, result.metrics, scores, result.run_dir, result.seconds, base_name)
+    return SFTRun(label, seed, result.metrics, scores, result.run_dir, result.seconds, base.name)
 
 
 # One (data, base model) per configuration and process: the grid's worker processes build theirs once from
 # the config (a cache hit for the base model) instead of receiving the packed corpus through a pipe.
-_PREPARED: dict[tuple, tuple[SFTData, tuple[dict, str]]] = {}
+_PREPARED: dict[tuple, tuple[SFTData, BaseModel]] = {}
 
 
-def _prepared(cfg: SFTConfig, data_dir, progress: bool) -> tuple[SFTData, tuple[dict, str]]:
+def _prepared(cfg: SFTConfig, data_dir, progress: bool) -> tuple[SFTData, BaseModel]:
     key = (repr(cfg), str(data_dir))
     if key not in _PREPARED:
         data = prepare_sft_data(cfg, data_dir)
@@ -421,17 +493,20 @@ def sft_job(cfg: SFTConfig, data_dir, progress: bool, job: tuple[str, int]) -> S
 
 @dataclass
 class SFTResults:
-    runs: pd.DataFrame       # one row per (window, seed, task): accuracy, n, baseline, base model
+    runs: pd.DataFrame       # one row per (window, seed, task): accuracy, n, baseline, base model and its accuracy
     metrics: pd.DataFrame    # training curves of every run
     correct: dict            # (window, seed, task) -> per-example 0/1 (same eval examples for every run)
     examples: pd.DataFrame   # a few generated / chosen answers per run and task
     timing: pd.DataFrame     # window, seed, train_seconds (wall clock: kept out of the result tables)
+    base_scores: dict = field(default_factory=dict)   # task -> the base model's score_task(...), before any SFT
 
 
 def run_sft_windows(cfg: SFTConfig, data: SFTData, progress: bool = True, data_dir=None) -> SFTResults:
     """Every (window, seed) SFT run of the config, seeds outermost so the first pass covers every window;
     ``cfg.workers`` processes train in parallel (``data_dir`` must then be the folder ``data`` came from)."""
-    _PREPARED[(repr(cfg), str(data_dir))] = (data, base_model(cfg, data, progress=progress))
+    base = base_model(cfg, data, progress=progress)
+    _PREPARED[(repr(cfg), str(data_dir))] = (data, base)
+    base_scores = score_base_model(cfg, data, base)
     jobs = [(label, seed) for seed in cfg.seeds for label in cfg.windows]
     runs = run_grid(jobs, functools.partial(sft_job, cfg, data_dir, progress), desc="SFT runs", progress=progress,
                     workers=grid_workers(cfg.workers, len(jobs), resolve_device(cfg.device)))
@@ -441,12 +516,14 @@ def run_sft_windows(cfg: SFTConfig, data: SFTData, progress: bool = True, data_d
         for task, score in run.scores.items():
             rows.append({"window": run.window, "low": ratio.low, "high": ratio.high, "seed": run.seed, "task": task,
                          "discriminative": task in DISCRIMINATIVE, "accuracy": score["accuracy"], "n": score["n"],
-                         "baseline": data.tasks[task].baseline, "base_model": run.base})
+                         "baseline": data.tasks[task].baseline, "chance": data.tasks[task].chance,
+                         "base_model": run.base, "base_accuracy": base_scores[task]["accuracy"]})
             correct[(run.window, run.seed, task)] = np.asarray(score["correct"])
             examples += [{"window": run.window, "seed": run.seed, "task": task, **ex} for ex in score["examples"]]
     return SFTResults(pd.DataFrame(rows), pd.concat([r.metrics.assign(window=r.window, seed=r.seed) for r in runs],
                                                     ignore_index=True), correct, pd.DataFrame(examples),
-                      pd.DataFrame([{"window": r.window, "seed": r.seed, "train_seconds": r.seconds} for r in runs]))
+                      pd.DataFrame([{"window": r.window, "seed": r.seed, "train_seconds": r.seconds} for r in runs]),
+                      base_scores)
 
 
 # -- summaries and claims ---------------------------------------------------------------------------------
@@ -534,13 +611,14 @@ def sft_claims(runs: pd.DataFrame, cfg: SFTConfig, correct: dict | None = None) 
             continue
         gates[task] = gate = task_gate(runs, task, correct)
         # a gate is a precondition, not a reproduction: it is listed with the checks, its test in the notes
+        rows = runs[runs.task == task]
+        before = f" (the base model before SFT: {rows.base_accuracy.iloc[0]:.3f})" if "base_accuracy" in rows else ""
         claims.append(Claim.derived(
             f"Gate ({task}): the SFT models beat the trivial baseline "
-            f"({'majority class' if task in DISCRIMINATIVE else 'commonest answer'})",
+            f"({'best constant choice' if task in DISCRIMINATIVE else 'commonest answer'})",
             "precondition for the window claims",
-            f"mean accuracy {runs[runs.task == task].accuracy.mean():.3f} vs baseline "
-            f"{runs[runs.task == task].baseline.iloc[0]:.3f}; {gate.summary}; {gate.statistic}, p = {gate.p_value:.3g}, "
-            f"{gate.n_seeds} seeds",
+            f"mean accuracy {rows.accuracy.mean():.3f} vs baseline {rows.baseline.iloc[0]:.3f}{before}; "
+            f"{gate.summary}; {gate.statistic}, p = {gate.p_value:.3g}, {gate.n_seeds} seeds",
             "checked" if gate.verdict == "reproduced" else "fails check", figure_names.SFT_WINDOWS,
             f"{setting}; {gate.test}"))
     gate_of = lambda *tasks: [(t, gates[t]) for t in tasks if t in gates]  # noqa: E731

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from mdlm_core.data.tasks import (exact_match, gsm8k_final_answer, load_gsm8k, load_sst2, make_arithmetic,
-                                  make_next_word_choice)
+from mdlm_core.data.tasks import (arithmetic_choices, exact_match, gsm8k_final_answer, load_gsm8k, load_sst2,
+                                  make_arithmetic, make_next_word_choice, one_digit_variants)
 
 from shared_data import ROOT as SHARED, needs_data
 
@@ -86,6 +86,34 @@ def test_next_word_distractors_follow_the_word_frequencies():
     assert chisquare(observed, np.array(list(expected.values()))).pvalue > 1e-3
     uniform = np.full(4, observed.sum() / 4)
     assert chisquare(observed, uniform).pvalue < 1e-6
+
+
+def test_one_digit_variants_by_enumeration():
+    rng = np.random.default_rng(0)
+    assert sorted(one_digit_variants(5, 9, rng)) == [0, 1, 2, 3, 4, 6, 7, 8, 9]
+    # 10: the tens digit to 2..9 (never 0: no leading zero), the units digit to 1..9
+    assert sorted(one_digit_variants(10, 17, rng)) == [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 30, 40, 50, 60, 70, 80, 90]
+    for number in (7, 48, 132, 905):
+        for v in one_digit_variants(number, 3, rng):
+            a, b = str(number), str(v)
+            assert len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
+    with pytest.raises(ValueError, match="one-digit variants"):
+        one_digit_variants(5, 10, rng)
+
+
+def test_arithmetic_choices_keep_the_problems_and_hide_the_answer_among_variants():
+    train, test = make_arithmetic(10, 200, digits=2, seed=0, spaced_digits=False)
+    items = arithmetic_choices(test, choices=4, seed=0, spaced_digits=False)
+    assert items == arithmetic_choices(test, choices=4, seed=0, spaced_digits=False)
+    assert [(i.prompt, i.answer, i.target) for i in items] == [(e.prompt, e.answer, e.target) for e in test]
+    slots = []
+    for item in items:
+        assert item.choices.count(item.target) == 1 and len(set(item.choices)) == 4
+        assert {len(c) for c in item.choices} == {len(item.target)}
+        slots.append(item.choices.index(item.target))
+    assert set(slots) == {0, 1, 2, 3}
+    spaced_items = arithmetic_choices(make_arithmetic(10, 20, digits=2, seed=0)[1], choices=3, seed=0)
+    assert all(c.replace(" ", "").isdigit() and " " in c or len(c) == 1 for i in spaced_items for c in i.choices)
 
 
 def test_arithmetic_is_seeded_correct_and_disjoint():

@@ -97,6 +97,22 @@ def test_next_word_task_layout_and_scoring(tmp_path):
     assert score["correct"] == [int(c == s) for c, s in zip(chosen.tolist(), slots)]
 
 
+def test_arithmetic_choice_is_scored_on_the_arithmetic_sft(digit_tokenizer):
+    """arithmetic_choice has no SFT data of its own (the step trains arithmetic only) and scores the arithmetic
+    test problems, in arithmetic's layout, as a choice among the result and its one-digit variants."""
+    from mdlm_core.experiments.sft_windows import SFTData, make_sft_step
+    cfg = arithmetic_cfg(tasks=("arithmetic_choice", "arithmetic"), arithmetic_answer_tokens=8)
+    choice, plain = (tokenize_task(cfg, t, digit_tokenizer) for t in cfg.tasks)
+    assert choice.train_tokens.shape == (0, 22) and choice.discriminative and choice.chance == 0.25
+    assert torch.equal(choice.eval_tokens, plain.eval_tokens) and choice.eval_targets == plain.eval_targets
+    for i, names in enumerate(choice.candidate_names):
+        assert torch.equal(choice.candidates[i, names.index(choice.eval_targets[i])], plain.eval_tokens[i, 14:])
+    data = SFTData(lm=None, tasks={"arithmetic_choice": choice, "arithmetic": plain})
+    step = make_sft_step(data, cfg, cfg.mask_ratio(STANDARD), torch.device("cpu"))
+    _, logs = step(tiny_model(vocab=digit_tokenizer.get_vocab_size(), block=22), 0, torch.Generator().manual_seed(0))
+    assert set(logs) == {"loss_arithmetic"}
+
+
 def test_sft_steps_give_every_window_the_same_data_order():
     """Common random numbers across windows: the batch rows a seed draws do not depend on the window."""
     from types import SimpleNamespace
@@ -169,22 +185,24 @@ def test_config_errors_say_what_to_change():
     with pytest.raises(ValueError, match="unknown mask-ratio spec"):
         SFTConfig(windows=("mid",))
     with pytest.raises(ValueError, match="block size"):
-        SFTConfig(pretrain_profile="smoke", sst2_prompt_tokens=100)
+        SFTConfig(pretrain_profile="smoke", tasks=("sst2",), sst2_prompt_tokens=100)
     with pytest.raises(ValueError, match="pretrain_profile"):
         SFTConfig(pretrain_profile="huge")
+    with pytest.raises(ValueError, match="add 'arithmetic'"):
+        SFTConfig(tasks=("arithmetic_choice",))
     assert set(SFT_WINDOWS) == {STANDARD, MID, "[0.2,1]", "[0.3,1]", HIGH_NOISE}
 
 
-def synthetic_runs(next_word: dict, arithmetic: dict, seeds=(0, 1, 2), jitter=0.002, n=20_000,
-                   baselines=(("next_word", 0.509), ("arithmetic", 0.01))) -> pd.DataFrame:
+def synthetic_runs(choice: dict, arithmetic: dict, seeds=(0, 1, 2), jitter=0.002, n=20_000,
+                   baselines=(("arithmetic_choice", 0.509), ("arithmetic", 0.01))) -> pd.DataFrame:
     baselines = dict(baselines)
     rows = []
-    for task, means in (("next_word", next_word), ("arithmetic", arithmetic)):
+    for task, means in (("arithmetic_choice", choice), ("arithmetic", arithmetic)):
         for window, mean in means.items():
             for s in seeds:
                 ratio = MaskRatio.parse(window)
                 rows.append(dict(window=window, low=ratio.low, high=ratio.high, seed=s, task=task,
-                                 discriminative=task == "next_word", accuracy=mean + jitter * (s - 1) ** 2, n=n,
+                                 discriminative=task == "arithmetic_choice", accuracy=mean + jitter * (s - 1) ** 2, n=n,
                                  baseline=baselines[task], base_model="synthetic"))
     return pd.DataFrame(rows)
 
@@ -194,8 +212,8 @@ PAPER_ORDER = {HIGH_NOISE: 0.5, "[0.3,1]": 0.45, STANDARD: 0.4, "[0.2,1]": 0.35,
 
 def test_window_difference_is_paired_by_seed():
     runs = synthetic_runs({STANDARD: 0.7, MID: 0.75}, {STANDARD: 0.4})
-    runs.loc[(runs.task == "next_word") & (runs.window == MID) & (runs.seed == 2), "accuracy"] += 0.03
-    diffs, eval_se = window_difference(runs, "next_word", MID, STANDARD)
+    runs.loc[(runs.task == "arithmetic_choice") & (runs.window == MID) & (runs.seed == 2), "accuracy"] += 0.03
+    diffs, eval_se = window_difference(runs, "arithmetic_choice", MID, STANDARD)
     np.testing.assert_allclose(diffs, [0.05, 0.05, 0.08])
     # no per-example scores given: the unpaired binomial s.e. of one difference
     p_mid, p_std = 0.75 + 0.03 / 3 + 0.002 * 2 / 3, 0.70 + 0.002 * 2 / 3
@@ -219,17 +237,17 @@ def test_claims_see_the_crossover_only_when_it_is_there():
 
 
 def test_a_task_below_its_baseline_makes_its_window_claims_inconclusive():
-    """The gate: next-word choice at its baseline (the arithmetic crossover half is clear) -> its claims and the crossover
+    """The gate: the multiple choice at its baseline (the arithmetic crossover half is clear) -> its claims and the crossover
     are inconclusive and say why; the arithmetic claims keep their verdicts."""
     cfg = SFT_PROFILES["quick"]
     runs = synthetic_runs({STANDARD: 0.50, MID: 0.51, "[0.2,1]": 0.5, "[0.3,1]": 0.5, HIGH_NOISE: 0.49},
                           PAPER_ORDER, n=872)
     claims = {c.claim.split(":")[0]: c for c in sft_claims(runs, cfg)}
-    gate = [c for name, c in claims.items() if name.startswith("Gate (next_word)")][0]
+    gate = [c for name, c in claims.items() if name.startswith("Gate (arithmetic_choice)")][0]
     assert gate.verdict == "fails check" and gate.kind == "derived"
     for name, claim in claims.items():
-        if "next_word" in name and not name.startswith("Gate") or name.startswith("Crossover"):
-            assert claim.verdict == "inconclusive" and "gated" in claim.test and "next_word" in claim.test, name
+        if "arithmetic_choice" in name and not name.startswith("Gate") or name.startswith("Crossover"):
+            assert claim.verdict == "inconclusive" and "gated" in claim.test and "arithmetic_choice" in claim.test, name
     arithmetic = [c for name, c in claims.items() if name.startswith("Generative")]
     assert arithmetic and all(c.verdict == "reproduced" for c in arithmetic)
 
@@ -237,7 +255,7 @@ def test_a_task_below_its_baseline_makes_its_window_claims_inconclusive():
 def test_claims_are_inconclusive_when_the_seeds_disagree():
     cfg = SFT_PROFILES["quick"]
     runs = synthetic_runs({STANDARD: 0.70, MID: 0.70}, {STANDARD: 0.4, HIGH_NOISE: 0.4})
-    runs.loc[(runs.task == "next_word") & (runs.window == MID), "accuracy"] += [0.02, -0.02, 0.005]
+    runs.loc[(runs.task == "arithmetic_choice") & (runs.window == MID), "accuracy"] += [0.02, -0.02, 0.005]
     [claim] = [c for c in sft_claims(runs, cfg) if c.claim.startswith("Discriminative")]
     assert claim.kind == "experiment" and claim.verdict == "inconclusive" and claim.n_seeds == 3
     assert abs(claim.z) < 1 and "paired difference" in claim.test
@@ -297,12 +315,12 @@ def test_window_difference_includes_the_test_set_uncertainty():
     correct = {}
     for s in (0, 1, 2):
         base = rng.random(100) < 0.7
-        correct[(STANDARD, s, "next_word")] = base.astype(int)
+        correct[(STANDARD, s, "arithmetic_choice")] = base.astype(int)
         flipped = base.copy()
         flipped[:1] = ~flipped[:1]   # one example differs: the accuracies barely differ
-        correct[(MID, s, "next_word")] = flipped.astype(int)
-    _, unpaired = window_difference(runs, "next_word", MID, STANDARD)
-    diffs, eval_se = window_difference(runs, "next_word", MID, STANDARD, correct)
+        correct[(MID, s, "arithmetic_choice")] = flipped.astype(int)
+    _, unpaired = window_difference(runs, "arithmetic_choice", MID, STANDARD)
+    diffs, eval_se = window_difference(runs, "arithmetic_choice", MID, STANDARD, correct)
     # paired over the same examples, one flipped example in 100: s.e. 0.01, far below the unpaired 0.064
     assert np.all(diffs == pytest.approx(0.01)) and eval_se == pytest.approx(0.01) and unpaired > 0.06
     # the seeds agree exactly (s.e. 0): only the pooled-in test-set s.e. keeps the verdict honest

@@ -5,6 +5,8 @@
   word after a context against distractor words of the same length drawn from the same text.
 * ``make_arithmetic``: seeded multi-digit arithmetic (generative): the answer is several digit tokens
   that a sampler must generate; scored by exact match.
+* ``arithmetic_choices``: the same problems as multiple choice (discriminative): the true result against
+  same-length numbers that differ from it in one digit.
 * ``load_gsm8k``: grade-school maths word problems (generative, ``paper`` profile only); the answer is
   the worked solution ending in ``#### <number>``, scored on that final number.
 
@@ -198,6 +200,34 @@ def make_arithmetic(n_train: int, n_test: int, digits: int = 3, ops: tuple[str, 
         problems.setdefault((max(a, b), op, min(a, b)) if op == "-" else (a, op, b), None)
     examples = [arithmetic_example(*problem, spaced_digits=spaced_digits) for problem in problems]
     return examples[:n_train], examples[n_train:]
+
+
+def one_digit_variants(number: int, k: int, rng: np.random.Generator) -> list[int]:
+    """``k`` distinct non-negative numbers with as many digits as ``number``, each differing from it in exactly one
+    digit (a leading digit stays non-zero): wrong answers that a model must know every digit to reject."""
+    digits = str(number)
+    pool = sorted({int(digits[:i] + d + digits[i + 1:]) for i in range(len(digits)) for d in "0123456789"
+                   if d != digits[i] and not (i == 0 and d == "0" and len(digits) > 1)})
+    if number < 0 or len(pool) < k:
+        raise ValueError(f"{number}: need a non-negative number with at least {k} one-digit variants")
+    return [pool[i] for i in rng.choice(len(pool), size=k, replace=False)]
+
+
+def arithmetic_choices(examples: list[SFTExample], choices: int = 4, seed: int = 0,
+                       spaced_digits: bool = True) -> list[SFTExample]:
+    """Arithmetic problems as multiple choice: the true result and ``choices - 1`` one-digit variants of it
+    (``one_digit_variants``), in a seeded random order. Every candidate has the answer's length and format, so
+    only the digits tell them apart; chance is 1 / ``choices``."""
+    if choices < 2:
+        raise ValueError(f"choices={choices}: a multiple choice needs >= 2 candidates")
+    rng = np.random.default_rng([seed, 1])   # its own stream: the problems themselves come from make_arithmetic
+    out = []
+    for ex in examples:
+        result = int(normalize(ex.target))
+        options = [result, *one_digit_variants(result, choices - 1, rng)]
+        texts = [spaced(n) if spaced_digits else str(n) for n in options]
+        out.append(SFTExample(ex.prompt, ex.answer, ex.target, tuple(texts[k] for k in rng.permutation(choices))))
+    return out
 
 
 # -- GSM8K --------------------------------------------------------------------------------------------

@@ -144,8 +144,8 @@ summary.round(3)
 #
 # Bars are the mean over seeds, error bars the seed s.d., dots single seeds. Each task gets its own panel, its
 # own trivial baseline (dashed: the best constant choice, or the commonest answer), chance for multiple choice
-# (dotted), and the base model's accuracy before SFT (solid grey). Every axis runs from 0 to 1, so a 2-point
-# gap is not blown up.
+# (dotted), and the base model's accuracy before SFT (solid grey). Every axis shows the full range 0 to 1, so a
+# 2-point gap is not blown up.
 
 # %%
 task_names = list(data.tasks)
@@ -166,11 +166,12 @@ for ax, task in zip(axes[0], task_names):
                label=f"{'best constant choice' if discriminative else 'commonest answer'} {baseline:.3f}")
     ax.axhline(results.base_scores[task]["accuracy"], color="dimgrey", lw=1.5,
                label=f"base model, before SFT {results.base_scores[task]['accuracy']:.3f}")
-    ax.set_ylim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.3)   # the full 0-1 range, with room above it for the legend
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set(title=f"{task} ({'discriminative' if discriminative else 'generative'})", xlabel="SFT mask-ratio window",
            ylabel="accuracy (candidate MC ELBO)" if discriminative else "exact match (generated)")
     ax.tick_params(axis="x", rotation=20)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
 fig.suptitle(f"SFT window comparison ({out.profile}: {len(cfg.seeds)} seeds, {cfg.steps} steps per run, "
              f"base {runs.base_model.iloc[0]})")
 out.figure(fig, figure_names.SFT_WINDOWS)

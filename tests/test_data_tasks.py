@@ -99,6 +99,8 @@ def test_one_digit_variants_by_enumeration():
             assert len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
     with pytest.raises(ValueError, match="one-digit variants"):
         one_digit_variants(5, 10, rng)
+    with pytest.raises(ValueError, match="non-negative"):
+        one_digit_variants(-5, 2, rng)
 
 
 def test_arithmetic_choices_keep_the_problems_and_hide_the_answer_among_variants():

@@ -190,6 +190,8 @@ def test_config_errors_say_what_to_change():
         SFTConfig(pretrain_profile="huge")
     with pytest.raises(ValueError, match="add 'arithmetic'"):
         SFTConfig(tasks=("arithmetic_choice",))
+    with pytest.raises(ValueError, match="shorten arithmetic_prompt_tokens"):   # the field to change, not the task
+        SFTConfig(pretrain_profile="smoke", arithmetic_prompt_tokens=40)
     assert set(SFT_WINDOWS) == {STANDARD, MID, "[0.2,1]", "[0.3,1]", HIGH_NOISE}
 
 

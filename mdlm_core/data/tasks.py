@@ -20,6 +20,7 @@ import csv
 import json
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +74,6 @@ def _subsample(items: list, limit: int | None, seed: int) -> list:
 def most_common_answer_accuracy(train_targets: list[str], test_targets: list[str]) -> float:
     """The trivial baseline of a generative task: the test accuracy of always answering the commonest train
     target (exact match)."""
-    from collections import Counter
     if not train_targets or not test_targets:
         raise ValueError("the trivial baseline needs train and test targets")
     answer = Counter(normalize(t) for t in train_targets).most_common(1)[0][0]
@@ -134,26 +134,26 @@ def make_next_word_choice(text: str, n: int, context_chars: int, choices: int = 
     if choices < 2 or low < 1 or high < low or context_chars < 1 or n < 0:
         raise ValueError(f"make_next_word_choice needs choices >= 2, 1 <= word_chars[0] <= word_chars[1] and "
                          f"context_chars >= 1; got choices={choices}, word_chars={word_chars}, context_chars={context_chars}")
-    from collections import Counter
     sites = [m for m in WORD.finditer(text) if low <= len(m.group()) <= high and m.start() > context_chars]
     counts = Counter(m.group() for m in sites)
-    by_length = {}
-    for word, count in sorted(counts.items()):
-        words, weights = by_length.setdefault(len(word), ([], []))
-        words.append(word)
-        weights.append(count)
-    too_few = sorted(length for length, (words, _) in by_length.items() if len(words) < choices)
+    by_length: dict[int, list[str]] = {}
+    for word in sorted(counts):
+        by_length.setdefault(len(word), []).append(word)
+    too_few = sorted(length for length, words in by_length.items() if len(words) < choices)
     if too_few or len(sites) < n:
         raise ValueError(f"the text is too small for {n} items with {choices} choices (words of length {too_few} have "
                          f"fewer than {choices} distinct forms; {len(sites)} sites): use more text or fewer choices")
+    # per length, once: the words, their frequencies and each word's position (not re-derived per item)
+    weights = {length: np.array([counts[w] for w in words], float) for length, words in by_length.items()}
+    position = {w: i for words in by_length.values() for i, w in enumerate(words)}
     rng = np.random.default_rng(seed)
     examples = []
     for i in np.sort(rng.choice(len(sites), size=n, replace=False)):
         site = sites[i]
         word = site.group()
-        words, weights = by_length[len(word)]
-        p = np.asarray(weights, float)
-        p[words.index(word)] = 0.0
+        words = by_length[len(word)]
+        p = weights[len(word)].copy()
+        p[position[word]] = 0.0
         distractors = [words[j] for j in rng.choice(len(words), size=choices - 1, replace=False, p=p / p.sum())]
         options = [word, *distractors]
         order = rng.permutation(choices)
@@ -205,10 +205,12 @@ def make_arithmetic(n_train: int, n_test: int, digits: int = 3, ops: tuple[str, 
 def one_digit_variants(number: int, k: int, rng: np.random.Generator) -> list[int]:
     """``k`` distinct non-negative numbers with as many digits as ``number``, each differing from it in exactly one
     digit (a leading digit stays non-zero): wrong answers that a model must know every digit to reject."""
+    if number < 0:   # checked first: a '-' is not a digit to vary
+        raise ValueError(f"{number}: one-digit variants need a non-negative number")
     digits = str(number)
     pool = sorted({int(digits[:i] + d + digits[i + 1:]) for i in range(len(digits)) for d in "0123456789"
                    if d != digits[i] and not (i == 0 and d == "0" and len(digits) > 1)})
-    if number < 0 or len(pool) < k:
+    if len(pool) < k:
         raise ValueError(f"{number}: need a non-negative number with at least {k} one-digit variants")
     return [pool[i] for i in rng.choice(len(pool), size=k, replace=False)]
 

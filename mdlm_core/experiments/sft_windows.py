@@ -155,7 +155,8 @@ class SFTConfig:
         for task in self.tasks:
             if self.sequence_length(task) > block:
                 raise ValueError(f"{task}: prompt + answer = {self.sequence_length(task)} tokens exceed the base "
-                                 f"model's block size {block}; shorten {task}_prompt_tokens / _answer_tokens")
+                                 f"model's block size {block}; shorten {SCORED_ON.get(task, task)}_prompt_tokens / "
+                                 "_answer_tokens")
 
     def mask_ratio(self, label: str) -> MaskRatio:
         return MaskRatio.parse(label, stratified=self.stratified)
@@ -279,7 +280,7 @@ def tokenize_task(cfg: SFTConfig, task: str, tokenizer, data_dir=None) -> TaskDa
     eval_choices = ([_encode(tokenizer, [" " + c for c in ex.choices]) for ex in eval_examples]
                     if task in DISCRIMINATIVE else None)
     for split, examples in zip(("train", "eval"), (train_examples, eval_examples)):
-        if split == "train" and task in SCORED_ON:   # no SFT data of its own: trained by SCORED_ON[task]'s
+        if split == "train" and not examples:   # no SFT data of its own (SCORED_ON): trained by another task's
             packed[split], dropped[split] = torch.empty(0, prompt_len + answer_len, dtype=torch.long), 0
             continue
         # answers are encoded with a leading space: the prompt ends a word, the answer starts a new one
@@ -290,10 +291,11 @@ def tokenize_task(cfg: SFTConfig, task: str, tokenizer, data_dir=None) -> TaskDa
         keep = [i for i, ok in enumerate(fits) if ok]
         dropped[split] = len(examples) - len(keep)
         if not keep:
-            raise ValueError(f"{task}: no {split} answer fits in {answer_len - 1} tokens; raise {task}_answer_tokens")
+            raise ValueError(f"{task}: no {split} answer fits in {answer_len - 1} tokens; raise "
+                             f"{SCORED_ON.get(task, task)}_answer_tokens")
         prompts = _encode(tokenizer, [examples[i].prompt for i in keep])
         longest = max(len(p) for p in prompts)
-        if task == "arithmetic" and longest > prompt_len:   # truncating would drop operand digits
+        if SCORED_ON.get(task, task) == "arithmetic" and longest > prompt_len:   # truncating would drop operand digits
             raise ValueError(f"arithmetic: a prompt has {longest} tokens > arithmetic_prompt_tokens={prompt_len}; "
                              "raise arithmetic_prompt_tokens")
         tokens, _ = pack_sft_examples(prompts, [answers[i] for i in keep], prompt_len + answer_len, eos,
@@ -305,10 +307,8 @@ def tokenize_task(cfg: SFTConfig, task: str, tokenizer, data_dir=None) -> TaskDa
         names = [eval_examples[i].choices for i in keep]
         if len({len(n) for n in names}) != 1:
             raise ValueError(f"{task}: every example needs the same number of choices")
-        candidates = torch.full((len(keep), len(names[0]), answer_len), eos, dtype=torch.long)
-        for row, i in enumerate(keep):
-            for c, ids in enumerate(eval_choices[i]):
-                candidates[row, c, :len(ids)] = torch.as_tensor(ids)
+        candidates = torch.stack([pack_sft_examples([[]] * len(names[0]), eval_choices[i], answer_len, eos)[0]
+                                  for i in keep])   # each candidate laid out as an answer: ids, then EOS padding
         # the best constant choice: the majority class where the choices come in a fixed order (SST-2), about
         # chance where their order is shuffled (next-word)
         baseline = max(float(np.mean([t == n[c] for t, n in zip(targets, names)])) for c in range(len(names[0])))

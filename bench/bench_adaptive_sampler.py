@@ -5,7 +5,8 @@
 The sampler's work per step is drawing the batch's t (inverse CDF over its bins) and folding the batch's
 per-sequence losses into its exponential averages (``AdaptiveBinsSampler.sample`` + ``update``). It is timed
 alone (``adaptive_mask_ratio.sampler_seconds_per_step``) and set against the quick LM's optimiser step timed
-by ``bench_lm_throughput.seconds_per_step`` (1 thread, as notebook 06's grid workers train). Record ``uptime``
+by ``bench_lm_throughput.seconds_per_step`` (1 thread, as notebook 06's grid workers train); both read notebook
+06's quick config (``adaptive_mask_ratio.PROFILES["quick"]``: its LM spec and its sampler). Record ``uptime``
 beside the numbers: on a shared machine compare the ratio, not the absolute times.
 """
 
@@ -18,8 +19,6 @@ import torch
 
 from bench_lm_throughput import seconds_per_step
 from mdlm_core.experiments import adaptive_mask_ratio as experiment
-from mdlm_core.experiments.u_curve import LM_PROFILES
-from mdlm_core.mask_ratio import parse_mask_ratio
 
 TARGET = 0.05
 
@@ -30,10 +29,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cfg = LM_PROFILES["quick"]
-    spec = parse_mask_ratio(experiment.PROFILES["quick"].labels()["adaptive"])
-    sampler = experiment.sampler_seconds_per_step(spec, cfg.batch_size)
-    step = seconds_per_step(cfg, args.warmup, args.steps, torch.device("cpu"), threads=1)
+    cfg = experiment.PROFILES["quick"]
+    spec = cfg.adaptive.bins(cfg.lm.train.steps)
+    sampler = experiment.sampler_seconds_per_step(spec, cfg.lm.train.batch_size)
+    step = seconds_per_step(cfg.lm, args.warmup, args.steps, torch.device("cpu"), threads=1)
     print(f"load {os.getloadavg()[0]:.1f}; sampler {sampler * 1e3:.3f} ms/step; quick LM step {step * 1e3:.1f} ms; "
           f"overhead {100 * sampler / step:.2f}% (target < {100 * TARGET:.0f}%): {'PASS' if sampler < TARGET * step else 'FAIL'}")
 

@@ -1,6 +1,6 @@
 """Training throughput (tokens/s) and model FLOP utilisation of the language model, on this machine.
 
-    python bench/bench_lm_throughput.py                      # the quick-profile model of notebook 03
+    python bench/bench_lm_throughput.py                      # the quick-profile model of notebook 03 (u_curve.PROFILES)
     python bench/bench_lm_throughput.py --profile paper      # the ~50M model (use a GPU)
     python bench/bench_lm_throughput.py --n-embd 256 --n-layer 4   # any other size
     python bench/bench_lm_throughput.py --workers 2          # two 1-thread runs at once, as notebook 03 trains
@@ -24,8 +24,9 @@ import torch
 
 import mdlm_core as mdlm
 from mdlm_core.companion import config_for_profile
-from mdlm_core.experiments.u_curve import (LM_PROFILES, UNIFORM, LMConfig, build_lm_model, lm_flops_per_token,
-                                          make_lm_step, resolve_device)
+from mdlm_core.experiments import u_curve
+from mdlm_core.lm import UNIFORM, LMSpec, build_lm_model, lm_flops_per_token, make_lm_step
+from mdlm_core.training import resolve_device
 
 
 def matmul_peak_gflops(device: torch.device, sizes=(512, 1024, 2048), repeats: int = 10) -> float:
@@ -46,15 +47,16 @@ def matmul_peak_gflops(device: torch.device, sizes=(512, 1024, 2048), repeats: i
     return best
 
 
-def seconds_per_step(cfg: LMConfig, warmup: int, steps: int, device: torch.device, threads: int | None = None) -> float:
+def seconds_per_step(cfg: LMSpec, warmup: int, steps: int, device: torch.device, threads: int | None = None) -> float:
     """Steady-state wall seconds per optimiser step of the shared training loop (fresh model, random tokens):
     the mean over ``steps`` steps timed inside one run after ``warmup`` untimed ones. (A difference of two
     runs' totals would hide a one-off first-call cost in the shorter run and under-read the step time.)"""
     if threads is not None:
         torch.set_num_threads(threads)
-    rows = torch.randint(1, cfg.vocab_size, (max(1024, cfg.batch_size), cfg.seq_len))
-    model = build_lm_model(cfg, cfg.vocab_size, seed=0, device=device)
-    inner = make_lm_step(rows, cfg.batch_size, cfg.mask_ratio(UNIFORM), device)
+    vocab, batch = cfg.data.vocab_size, cfg.train.batch_size
+    rows = torch.randint(1, vocab, (max(1024, batch), cfg.data.seq_len))
+    model = build_lm_model(cfg, vocab, seed=0, device=device)
+    inner = make_lm_step(rows, batch, cfg.mask_ratio(UNIFORM), device)
     stamps: list[float] = []
 
     def step_fn(m, step, generator):
@@ -71,7 +73,7 @@ def seconds_per_step(cfg: LMConfig, warmup: int, steps: int, device: torch.devic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="quick", choices=list(LM_PROFILES))
+    parser.add_argument("--profile", default="quick", choices=list(u_curve.PROFILES))
     parser.add_argument("--n-embd", type=int)
     parser.add_argument("--n-layer", type=int)
     parser.add_argument("--batch-size", type=int)
@@ -81,8 +83,9 @@ def main() -> None:
                         help="time this many 1-thread training processes at once (run_grid's workers) against the "
                              "peak of all threads")
     args = parser.parse_args()
-    cfg = config_for_profile(LM_PROFILES, args.profile, n_embd=args.n_embd, n_layer=args.n_layer,
-                                  batch_size=args.batch_size)
+    # notebook 03's LM of that profile, so a change of the notebook's config reaches the bench
+    cfg = config_for_profile(u_curve.PROFILES, args.profile, n_embd=args.n_embd, n_layer=args.n_layer,
+                             batch_size=args.batch_size).lm
     device = resolve_device(cfg.device)
     torch.manual_seed(0)
     print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
@@ -99,15 +102,15 @@ def main() -> None:
         per_worker = [seconds_per_step(cfg, args.warmup, args.steps, device)]
         step_seconds = per_worker[0]
     peak_after = matmul_peak_gflops(device)
-    tokens_per_s = sum(cfg.batch_size * cfg.seq_len / s for s in per_worker)
-    model_cfg = cfg.model_config(cfg.vocab_size)
+    tokens_per_s = sum(cfg.train.batch_size * cfg.data.seq_len / s for s in per_worker)
+    model_cfg = cfg.model_config(cfg.data.vocab_size)
     flops_per_token = lm_flops_per_token(model_cfg, mask_frac=0.5)
     model_gflops = tokens_per_s * flops_per_token / 1e9
     peak = max(peak_before, peak_after)
-    n_params = build_lm_model(cfg, cfg.vocab_size, 0, torch.device("cpu")).num_params(non_embedding=False)
-    print(f"model: {args.profile} profile, width {cfg.n_embd}, {cfg.n_layer} layers, {cfg.position_encoding} "
-          f"positions, vocab {cfg.vocab_size}, "
-          f"T={cfg.seq_len}, batch {cfg.batch_size}, {n_params / 1e6:.2f}M params")
+    n_params = build_lm_model(cfg, cfg.data.vocab_size, 0, torch.device("cpu")).num_params(non_embedding=False)
+    print(f"model: {args.profile} profile, width {cfg.model.n_embd}, {cfg.model.n_layer} layers, "
+          f"{cfg.model.position_encoding} positions, vocab {cfg.data.vocab_size}, "
+          f"T={cfg.data.seq_len}, batch {cfg.train.batch_size}, {n_params / 1e6:.2f}M params")
     print(f"fp32 matmul peak (best of sizes 512-2048): {peak_before:.1f} GFLOP/s before, {peak_after:.1f} after")
     print(f"training: {step_seconds * 1e3:.0f} ms/step, {tokens_per_s:,.0f} tokens/s, "
           f"{flops_per_token / 1e6:.1f} MFLOP/token -> {model_gflops:.1f} GFLOP/s")

@@ -39,8 +39,8 @@ import torch
 
 from mdlm_core import MaskRatio
 from mdlm_core.ensemble import Ensemble
-from mdlm_core.experiments.parity_grokking import (MD, MLP, MLP_PROFILES, PARITY_PROFILES, SUPERVISED, ParityMember,
-                                                  ParityObjective, build_model, parity_data_for, seeded_model)
+from mdlm_core.experiments.parity_grokking import PROFILES
+from mdlm_core.parity import MD, MLP, SUPERVISED, ParityMember, ParityObjective, ParitySpec, build_model, seeded_model
 from mdlm_core.theory.signal import optimal_mask_ratio
 from mdlm_core.training import clip_gradients, make_optimizer
 from mdlm_core.transformer_ensemble import TransformerEnsemble
@@ -79,11 +79,12 @@ class Trainer:
     the Signal/Noise bookkeeping when the profile logs it), backward, clip, AdamW.
     """
 
-    def __init__(self, model: torch.nn.Module, members: list[ParityMember], cfg, batches: int, notebook: bool = False):
+    def __init__(self, model: torch.nn.Module, members: list[ParityMember], cfg: ParitySpec, batches: int,
+                 notebook: bool = False):
         self.model, self.notebook = model, notebook
-        self.objective = ParityObjective(members, [parity_data_for(cfg, m.seed) for m in members], cfg.batch_size,
-                                         float64_loss=cfg.float64_loss,
-                                         log_train_regimes=cfg.log_train_regimes and notebook)
+        self.objective = ParityObjective(members, [cfg.data.for_seed(m.seed) for m in members], cfg.train.batch_size,
+                                         float64_loss=cfg.train.float64_loss,
+                                         log_train_regimes=cfg.train.log_train_regimes and notebook)
         self.train_cfg = cfg.train_config(batches)
         self.optimizer = make_optimizer(model, self.train_cfg)
         self.batches = [] if notebook else [self.objective.draw_batch(step) for step in range(batches)]
@@ -108,7 +109,7 @@ class Trainer:
         self.model.train()
 
 
-def trainers(family: str, variant: str, members: list[ParityMember], cfg, batches: int,
+def trainers(family: str, variant: str, members: list[ParityMember], cfg: ParitySpec, batches: int,
              notebook: bool = False) -> list[Trainer]:
     seeds = [m.seed for m in members]
     if variant == "loop":
@@ -145,10 +146,17 @@ def median_step_seconds(groups: dict[str, list[Trainer]], warmup: int, steps: in
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def flops_per_member_step(family: str, cfg) -> float:
+def flops_per_member_step(family: str, cfg: ParitySpec) -> float:
     if family == MLP:
-        return build_model(cfg, [0]).flops_per_member_step(cfg.batch_size)
-    return TransformerEnsemble.from_seeds(cfg.model_config(), [0]).flops_per_member_step(cfg.batch_size, cfg.n + 1)
+        return build_model(cfg, [0]).flops_per_member_step(cfg.train.batch_size)
+    return TransformerEnsemble.from_seeds(cfg.model_config(), [0]).flops_per_member_step(cfg.train.batch_size,
+                                                                                         cfg.data.n + 1)
+
+
+def family_spec(family: str, profile: str, batch: int) -> ParitySpec:
+    """Notebook 02's spec of a family under a profile (its Config's ``mlp`` or ``transformer``), at another batch."""
+    spec = getattr(PROFILES[profile], family)
+    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=batch))
 
 
 def profile_table(group: list[Trainer], steps: int = 10, rows: int = 18) -> str:
@@ -170,7 +178,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--variants", nargs="+", default=["batched", "vmap", "loop"],
                         choices=["batched", "vmap", "loop"])
-    parser.add_argument("--profile", default="quick", help="notebook 02 profile whose model is timed")
+    parser.add_argument("--profile", default="quick", help="notebook 02 profile (experiment.PROFILES) whose model is timed")
     parser.add_argument("--profile-table", action="store_true", help="torch.profiler table of the largest batched row")
     parser.add_argument("--notebook-step", action="store_true",
                         help="also time notebook 02's whole step (batch drawing, metrics, bookkeeping) and one "
@@ -190,12 +198,11 @@ def main() -> None:
         print("family       variant  E   batch  ms/step  ms/member-step  draw ms/member-step  floor ms  % of peak  "
               "row peak  % of row peak")
         for family in families:
-            base = (MLP_PROFILES if family == MLP else PARITY_PROFILES)[args.profile]
             for batch in args.batch:
-                cfg = dataclasses.replace(base, batch_size=batch)
+                cfg = family_spec(family, args.profile, batch)
                 floor_ms = 1e3 * flops_per_member_step(family, cfg) / peak
                 for size in args.members:
-                    members = parity_members(size, cfg.k)
+                    members = parity_members(size, cfg.data.k)
                     variants = [v for v in args.variants if v in VARIANTS[family]]
                     groups = {v: trainers(family, v, members, cfg, batches) for v in variants}
                     medians = median_step_seconds(groups, args.warmup, args.steps)
@@ -220,10 +227,10 @@ def main() -> None:
             draw_figure(rows, args.figure)
     if args.profile_table and "transformer" in families:
         torch.set_num_threads(args.threads[0])
-        cfg = dataclasses.replace(PARITY_PROFILES[args.profile], batch_size=max(args.batch))
-        group = trainers("transformer", "batched", parity_members(max(args.members), cfg.k), cfg, 10)
+        cfg = family_spec("transformer", args.profile, max(args.batch))
+        group = trainers("transformer", "batched", parity_members(max(args.members), cfg.data.k), cfg, 10)
         median_step_seconds({"batched": group}, 3, 1)
-        print(f"\ntorch.profiler, batched transformer, E={max(args.members)}, batch {cfg.batch_size}, "
+        print(f"\ntorch.profiler, batched transformer, E={max(args.members)}, batch {cfg.train.batch_size}, "
               f"{args.threads[0]} thread(s), 10 steps:")
         print(profile_table(group))
 
@@ -234,12 +241,11 @@ def notebook_rows(families: list[str], args, threads: int, batches: int) -> None
     print(f"-- notebook 02's whole step, {threads} thread(s) (batch drawn inside, metrics, bookkeeping), and eval")
     print("family       variant  E   batch  ms/member-step  eval ms/member  + eval/eval_every  % of row peak (all in)")
     for family in families:
-        base = (MLP_PROFILES if family == MLP else PARITY_PROFILES)[args.profile]
         for batch in args.batch:
-            cfg = dataclasses.replace(base, batch_size=batch)
+            cfg = family_spec(family, args.profile, batch)
             for size in args.members:
                 variants = [v for v in args.variants if v in VARIANTS[family] and v != "loop"]
-                groups = {v: trainers(family, v, parity_members(size, cfg.k), cfg, batches, notebook=True)
+                groups = {v: trainers(family, v, parity_members(size, cfg.data.k), cfg, batches, notebook=True)
                           for v in variants}
                 medians = median_step_seconds(groups, args.warmup, args.steps)
                 floor_ms = 1e3 * flops_per_member_step(family, cfg) * medians["peak mm"] / (2 * PEAK_SIZE ** 3)
@@ -247,10 +253,10 @@ def notebook_rows(families: list[str], args, threads: int, batches: int) -> None
                     per = 1e3 * medians[variant] / size
                     group[0].evaluate()
                     eval_ms = 1e3 * statistics.median(_timed(group[0].evaluate) for _ in range(3)) / size
-                    total = per + eval_ms / cfg.eval_every
+                    total = per + eval_ms / cfg.train.eval_every
                     print(f"{family:12s} {variant:8s} {size:<3d} {batch:<6d} {per:14.2f}  {eval_ms:14.1f}  "
-                          f"{total:17.2f}  {100 * floor_ms / total:8.0f}%  (log_train_regimes={cfg.log_train_regimes},"
-                          f" eval_every={cfg.eval_every})", flush=True)
+                          f"{total:17.2f}  {100 * floor_ms / total:8.0f}%  (log_train_regimes="
+                          f"{cfg.train.log_train_regimes}, eval_every={cfg.train.eval_every})", flush=True)
 
 
 def draw_figure(rows: list[dict], path: str) -> None:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .data.text import PackedSequences
 from .loss import md_loss
 from .mask_ratio import MIN_MASK_RATIO, MaskRatio
-from .model import DiffusionTransformer
+from .model import DiffusionTransformer, bf16_autocast
 
 
 @dataclass
@@ -59,8 +59,9 @@ def stratified_mask_ratios(n_sequences: int, n_draws: int, generator: torch.Gene
 
 @torch.no_grad()
 def elbo_eval(model: DiffusionTransformer, data: PackedSequences, n_draws: int, seed: int, t_bins: int = 10,
-              batch_size: int = 64, progress: bool = False) -> ELBOResult:
-    """The MD ELBO per token of ``data`` under ``model``: deterministic given ``seed``."""
+              batch_size: int = 64, progress: bool = False, bf16: bool | None = None) -> ELBOResult:
+    """The MD ELBO per token of ``data`` under ``model``: deterministic given ``seed``. The forward passes run
+    under bf16 autocast on CUDA (``bf16``: force it on or off); the per-sequence sums accumulate in fp64."""
     if n_draws % t_bins:
         raise ValueError(f"n_draws={n_draws} must be a multiple of t_bins={t_bins}")
     device = next(model.parameters()).device
@@ -73,8 +74,9 @@ def elbo_eval(model: DiffusionTransformer, data: PackedSequences, n_draws: int, 
     for d in tqdm(range(n_draws), desc="ELBO", disable=not progress, leave=False):
         for start in range(0, n, batch_size):
             rows = slice(start, start + batch_size)
-            out = md_loss(model, data.tokens[rows].to(device), MaskRatio.uniform(), model.mask_id, generator,
-                          maskable=data.valid[rows].to(device), t=ts[d, rows].to(device))
+            with bf16_autocast(device, bf16):
+                out = md_loss(model, data.tokens[rows].to(device), MaskRatio.uniform(), model.mask_id, generator,
+                              maskable=data.valid[rows].to(device), t=ts[d, rows].to(device))
             sums[d, rows] = out.terms.sum(dim=1).double().cpu()
     model.train(was_training)
     n_valid = data.valid.sum(dim=1).double()

@@ -198,3 +198,12 @@ class DiffusionTransformer(nn.Module):
         if output_mask is not None:
             x = x[output_mask]
         return self.head(x)
+
+
+def bf16_autocast(device: torch.device | str, enabled: bool | None = None):
+    """bf16 autocast for a forward pass on ``device``: by default on CUDA only (on these CPUs fp32 is faster,
+    see BENCHMARKS.md). Callers keep their reductions in fp32 or fp64: the log-softmax of ``loss.py`` promotes to
+    fp32, the ELBO sums are fp64."""
+    device = torch.device(device)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                          enabled=device.type == "cuda" if enabled is None else enabled)

@@ -35,6 +35,7 @@ import torch
 
 from .mask_ratio import MaskRatio
 from .loss import MDLossOutput, md_loss
+from .model import bf16_autocast
 
 
 def answer_region(prompt_lengths: torch.Tensor, length: int) -> torch.Tensor:
@@ -107,8 +108,9 @@ def answer_masks(n: int, answer_len: int, draws: int, generator: torch.Generator
 
 @torch.no_grad()
 def answer_elbo_terms(model: torch.nn.Module, prompts: torch.Tensor, answers: torch.Tensor, masks: torch.Tensor,
-                      mask_id: int, batch_size: int = 128) -> torch.Tensor:
+                      mask_id: int, batch_size: int = 128, bf16: bool | None = None) -> torch.Tensor:
     """float64 [N, K]: per draw, (A / l) * sum over the masked answer positions of log p(a^i | prompt, visible answer).
+    Forward passes under bf16 autocast on CUDA (``bf16`` forces it on or off), the log-softmax in fp64.
 
     ``prompts`` [N, P], ``answers`` [N, A] (or [A]: one answer for every prompt), ``masks`` bool [N, K, A]."""
     n, draws, answer_len = masks.shape
@@ -126,16 +128,18 @@ def answer_elbo_terms(model: torch.nn.Module, prompts: torch.Tensor, answers: to
     for start in range(0, n * draws, batch_size):
         a, m = rows_a[start:start + batch_size], rows_m[start:start + batch_size]
         z = torch.cat([rows_p[start:start + batch_size], torch.where(m, mask_id, a)], dim=1).to(device)
-        log_probs = torch.log_softmax(model(z)[:, -answer_len:].double(), dim=-1).cpu()
+        with bf16_autocast(device, bf16):
+            logits = model(z)[:, -answer_len:]
+        log_probs = torch.log_softmax(logits.double(), dim=-1).cpu()
         picked = log_probs.gather(-1, a.unsqueeze(-1)).squeeze(-1)               # [b, A]
         out[start:start + len(a)] = (picked * m).sum(-1) * answer_len / m.sum(-1)
     return out.reshape(n, draws)
 
 
 def answer_elbo_mc(model: torch.nn.Module, prompts: torch.Tensor, answers: torch.Tensor, masks: torch.Tensor,
-                   mask_id: int, batch_size: int = 128) -> torch.Tensor:
+                   mask_id: int, batch_size: int = 128, bf16: bool | None = None) -> torch.Tensor:
     """float64 [N]: the Monte Carlo ELBO of each answer given its prompt (mean over the K draws of ``masks``)."""
-    return answer_elbo_terms(model, prompts, answers, masks, mask_id, batch_size).mean(-1)
+    return answer_elbo_terms(model, prompts, answers, masks, mask_id, batch_size, bf16).mean(-1)
 
 
 @torch.no_grad()

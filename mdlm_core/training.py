@@ -2,8 +2,8 @@
 
 What it owns: AdamW with weight decay on matrices only, linear warm-up then cosine decay, gradient
 clipping, a tqdm bar, periodic evaluation into a tidy ``metrics.csv`` (one row per evaluation),
-checkpoints that resume bit-exactly after a kill (model, optimiser, data/mask RNG and the global RNG
-are all restored), and a run cache keyed by a hash of the full configuration, so re-running a
+checkpoints that resume bit-exactly after a kill (model, optimiser, data/mask RNG and the global CPU and
+CUDA RNGs are all restored), and a run cache keyed by a hash of the full configuration, so re-running a
 notebook skips finished runs. What it does not own: the objective. The caller passes
 ``step_fn(model, step, generator) -> (loss, {name: float})`` and optionally
 ``eval_fn(model, step) -> {name: float}``; everything random inside them must draw from the given
@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .companion.outputs import atomic_path, cache_dir, write_text
+from .io import atomic_path, cache_dir, write_text
 
 StepFn = Callable[[torch.nn.Module, int, torch.Generator], "tuple[torch.Tensor, Mapping[str, float]]"]
 EvalFn = Callable[[torch.nn.Module, int], Mapping[str, float]]
@@ -68,13 +68,22 @@ C = TypeVar("C")
 def derive_config(target: type[C], source: Any, **overrides: Any) -> C:
     """A ``target`` dataclass built from the same-named fields of the ``source`` dataclass, then ``overrides``.
 
-    Experiment configs are flat (papermill overrides one field at a time) and name their model and loop
-    settings exactly as ``ModelConfig`` and ``TrainConfig`` do, so one rule derives both:
-    ``derive_config(TrainConfig, cfg, seed=1)``. A field the source lacks keeps the target's default.
+    ``derive_config(TrainConfig, cfg, seed=1)``. It fails loudly rather than guess: an override that is not a
+    field of ``target`` is an error, and so is a ``target`` field with no default that neither ``source`` nor
+    the overrides give (a renamed field would otherwise fall back to a default without a sign).
     """
     if not (dataclasses.is_dataclass(target) and dataclasses.is_dataclass(source)):
         raise TypeError(f"derive_config needs two dataclasses, got {target!r} and {type(source).__name__}")
-    names = {f.name for f in dataclasses.fields(target) if f.init} & {f.name for f in dataclasses.fields(source)}
+    fields = {f.name: f for f in dataclasses.fields(target) if f.init}
+    if unknown := sorted(set(overrides) - set(fields)):
+        raise TypeError(f"derive_config({target.__name__}, ...): {', '.join(unknown)} not a field of "
+                        f"{target.__name__} (its fields: {', '.join(fields)})")
+    names = set(fields) & {f.name for f in dataclasses.fields(source)}
+    missing = [n for n, f in fields.items() if n not in names and n not in overrides
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise TypeError(f"derive_config({target.__name__}, {type(source).__name__}): no value for "
+                        f"{', '.join(missing)}; name it in the source config or pass it as an override")
     return target(**({name: getattr(source, name) for name in names} | overrides))
 
 
@@ -206,10 +215,37 @@ def distributed_rank_and_size() -> tuple[int, int]:
 
 
 def _wrap_ddp(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` in DistributedDataParallel, with the model's own attributes (``mask_id``, ``leading_member_dims``,
+    ``config``) readable through the wrapper: a step function calls the wrapper (its forward syncs the gradients)
+    and reads the model's attributes from it, as it would from the bare model."""
     from torch.nn.parallel import DistributedDataParallel
 
+    class ModelDDP(DistributedDataParallel):
+        def __getattr__(self, name: str):
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                return getattr(self.module, name)
+
     device = next(model.parameters()).device
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return ModelDDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def rng_state() -> dict:
+    """The global RNG streams a step may draw from (dropout, ``torch.rand``): CPU, and every CUDA device's."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict | torch.Tensor) -> None:
+    """Restore ``rng_state()``; a checkpoint from before the CUDA state was saved holds the CPU tensor alone."""
+    if isinstance(state, torch.Tensor):
+        state = {"cpu": state}
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _gather(obj: Any, world: int) -> list:
@@ -266,7 +302,7 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
         optimizer.load_state_dict(ckpt["optimizer"])
         states = ckpt["generator"]
         generator.set_state(states[rank] if isinstance(states, list) else states)
-        torch.set_rng_state(ckpt["torch_rng"])
+        set_rng_state(ckpt["torch_rng"])
         rows, start = ckpt["rows"], ckpt["step"]
         if state is not None:
             state.load_state_dict(ckpt["state"])
@@ -316,7 +352,7 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
                 if rank == 0:
                     _save(run_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                                  "generator": states if world > 1 else states[0],
-                                                 "torch_rng": torch.get_rng_state(), "rows": rows, "step": done,
+                                                 "torch_rng": rng_state(), "rows": rows, "step": done,
                                                  **_state_entry(state)})
     bar.close()
     seconds = time.perf_counter() - t0

@@ -27,20 +27,17 @@ mc_samples = None       # sampled masks per probed t
 seed = None
 
 # %%
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import seaborn as sns
-
-import mdlm_core as mdlm
 from mdlm_core.companion import Outputs, config_for_profile, figure_names, interactive
 from mdlm_core.experiments import signal_curve as experiment
 
 out = Outputs(profile)   # where this run's figures, tables and claims go
-cfg = config_for_profile(experiment.SIGNAL_CURVE_PROFILES, profile, k_values=k_values, k_heatmap=k_heatmap,
-                            mc_samples=mc_samples, seed=seed)
-sns.set_theme(style="whitegrid", context="notebook")
+cfg = config_for_profile(experiment.PROFILES, profile, k_values=k_values, k_heatmap=k_heatmap,
+                         mc_samples=mc_samples, seed=seed)
 print(cfg)
+
+# %%
+results = experiment.run(cfg, out)          # the Monte Carlo check, the window averages and the heat map
+figures = experiment.figures(results, out)  # drawn and saved; shown below
 
 # %% [markdown]
 # ## Deriving $P_S(t)$
@@ -65,38 +62,13 @@ print(cfg)
 # Setting $\frac{d}{dt}\log P_S = \frac1t - \frac{k}{1-t} = 0$ gives $t^* = \frac{1}{k+1}$.
 #
 # **Monte Carlo check.** We sample masks with the same `sample_mask` the training loss uses, on sequences of
-# length $k + 5$ (four irrelevant bits, which must not matter), and classify each with `is_signal_mask`.
+# length $k + 5$ (four irrelevant bits, which must not matter), and classify each with `is_signal_mask`
+# (`experiment.run` does this at `mc_points` mask ratios per $k$: the table `01_signal_probability_monte_carlo`).
 
 # %%
-rows = []
-for k in cfg.k_values:
-    t_probe = np.linspace(0.02, 0.95, cfg.mc_points)
-    est = mdlm.theory.monte_carlo_signal_probability(t_probe, k, cfg.mc_samples, seq_len=k + 5, seed=cfg.seed + k)
-    exact = mdlm.signal_probability(t_probe, k)
-    # z-score against the binomial s.e. of the exact value (floored at one count, 1/n, where P_S ~ 0)
-    se_exact = np.maximum(np.sqrt(exact * (1 - exact) / cfg.mc_samples), 1 / cfg.mc_samples)
-    rows += [dict(k=k, t=t, monte_carlo=e, stderr=s, exact=x, z=(e - x) / se)
-             for t, e, s, x, se in zip(t_probe, est.estimate, est.stderr, exact, se_exact)]
-mc_table = pd.DataFrame(rows)
-out.table(mc_table, "01_signal_probability_monte_carlo")
-max_z = mc_table["z"].abs().max()
-print(f"{len(mc_table)} probes, {cfg.mc_samples} masks each: max |MC - exact| / stderr = {max_z:.2f}")
-
-# %%
-fig, ax = plt.subplots(figsize=(7, 4.2))
-t = np.linspace(0, 1, 501)
-palette = sns.color_palette("viridis", len(cfg.k_values))
-for color, k in zip(palette, cfg.k_values):
-    ax.plot(t, mdlm.signal_probability(t, k), color=color, label=f"k = {k}")
-    sub = mc_table[mc_table.k == k]
-    ax.errorbar(sub.t, sub.monte_carlo, yerr=2 * sub.stderr, fmt="o", ms=3, color=color, alpha=0.8)
-    t_star = mdlm.optimal_mask_ratio(k)
-    ax.plot([t_star], [mdlm.signal_probability(t_star, k)], marker="*", ms=12, color=color, mec="black", mew=0.6)
-ax.set(xlabel="mask ratio t", ylabel=r"$P_S(t)$  (exactly one relevant token masked)",
-       title=r"Signal probability $(k+1)\,t\,(1-t)^k$; ★ $t^*=1/(k+1)$, dots: Monte Carlo ± 2 s.e.")
-ax.legend(ncol=2, fontsize=9)
-out.figure(fig, figure_names.SIGNAL_PROBABILITY)
-plt.show()
+max_z = results.monte_carlo["z"].abs().max()
+print(f"{len(results.monte_carlo)} probes, {cfg.mc_samples} masks each: max |MC - exact| / stderr = {max_z:.2f}")
+figures[figure_names.SIGNAL_PROBABILITY]
 
 # %% [markdown]
 # ## Which window of mask ratios?
@@ -107,58 +79,21 @@ plt.show()
 # average rises while $P_S(t_1)$ is above it and falls after, so the best $t_1$ solves
 # $P_S(t_1) = \bar P_S(0, t_1)$ — the paper's *sample-complexity-optimal* window. Any window's average is at
 # most $P_S(t^*)$ (reached only by the degenerate window $t_0 = t_1 = t^*$), and the standard $U[0, 1]$
-# gives only $1/(k+2)$.
+# gives only $1/(k+2)$. The heat map marks both optima the claims check: the **global maximum** (white circle, on
+# the diagonal at $t_0 = t_1 = t^*$) and the **best window starting at 0**, $U[0, t_1^*]$ (cyan star); the grid's own
+# maxima lie within one grid step of them (`experiment.heatmap_optima`).
 
 # %%
-k = cfg.k_heatmap
-grid = np.linspace(0, 1, cfg.grid)
-T0, T1 = np.meshgrid(grid, grid, indexing="ij")
-valid = T0 <= T1
-avg = np.full_like(T0, np.nan)
-avg[valid] = mdlm.window_average_signal(T0[valid], T1[valid], k)
-t1_opt = mdlm.optimal_window_upper(k)
-t_star = mdlm.optimal_mask_ratio(k)
-
-fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.8), layout="constrained",
-                             gridspec_kw=dict(width_ratios=[1.15, 1]))
-im = ax.pcolormesh(grid, grid, avg.T, shading="auto", cmap="magma", rasterized=True)
-fig.colorbar(im, ax=ax, label=r"$\bar P_S$ over $U[t_0, t_1]$")
-ax.contour(grid, grid, avg.T, levels=8, colors="white", linewidths=0.5, alpha=0.6)
-ax.plot([0], [t1_opt], marker="*", ms=16, color="cyan", mec="black", label=f"best U[0, t1]: t1 = {t1_opt:.3f}")
-ax.plot([t_star], [t_star], marker="o", ms=8, color="white", mec="black", label=f"t* = 1/(k+1) = {t_star:.3f}")
-ax.plot([0.45], [0.55], marker="s", ms=7, color="lime", mec="black", label="U[0.45, 0.55] (language)")
-ax.plot([0], [1], marker="^", ms=9, color="grey", mec="black", label="U[0, 1] (standard)")
-for line in ax.lines:
-    line.set_clip_on(False)  # windows on the border (t0 = 0, t1 = 1) stay visible
-ax.set(xlabel=r"window start $t_0$", ylabel=r"window end $t_1$", title=f"Window-averaged signal, k = {k}")
-ax.legend(loc="lower right", fontsize=8)
-
-ax2.plot(grid, mdlm.signal_probability(grid, k), label=r"$P_S(t)$")
-upper = grid[1:]
-ax2.plot(upper, mdlm.window_average_signal(np.zeros_like(upper), upper, k), label=r"$\bar P_S(0, t_1)$ vs $t_1$")
-ax2.axvline(t1_opt, ls="--", color="k", lw=1)
-ax2.annotate(f"t1* = {t1_opt:.3f}\n(curves cross)", (t1_opt, mdlm.signal_probability(t1_opt, k)),
-             xytext=(t1_opt + 0.2, 0.5 * mdlm.signal_probability(t1_opt, k)), arrowprops=dict(arrowstyle="->"))
-ax2.set(xlabel="t", ylabel="probability", title=f"The U[0, t1] optimum, k = {k}")
-ax2.legend(loc="upper right")
-out.figure(fig, figure_names.WINDOW_AVERAGE_HEATMAP)
-plt.show()
+figures[figure_names.WINDOW_AVERAGE_HEATMAP]
 
 # %%
-windows = {"fixed t*": (t_star, t_star), f"U[0, {t1_opt:.3f}] (optimal)": (0.0, t1_opt),
-           "U[0, 0.246] (paper)": (0.0, 0.246), "U[0.45, 0.55]": (0.45, 0.55), "U[0, 1]": (0.0, 1.0)}
-summary = pd.DataFrame([dict(k=kk, t_star=mdlm.optimal_mask_ratio(kk), t1_opt=mdlm.optimal_window_upper(kk),
-                             **{name: mdlm.window_average_signal(a, b, kk) for name, (a, b) in windows.items()})
-                        for kk in sorted(set(cfg.k_values) | {k})])
-out.table(summary, "01_window_average_by_k")
-summary.round(4)
+results.window_average.round(4)
 
 # %% [markdown]
 # ## Claims
 
 # %%
-claims = experiment.signal_curve_claims(mc_table, k, cfg)
-interactive.show_claims(out.claims("01_signal_curve", claims))
+interactive.show_claims(out.claims(experiment.NOTEBOOK, experiment.claims(results)))
 
 # %% [markdown]
 # ## Explore
@@ -166,4 +101,4 @@ interactive.show_claims(out.claims("01_signal_curve", claims))
 # fraction of Signal-regime masks it yields. Run headless (reproduce.sh, nbval) it draws the default once.
 
 # %%
-interactive.signal_window_explorer(k=cfg.k_heatmap, window=(0.0, mdlm.optimal_window_upper(cfg.k_heatmap)))
+experiment.explorer(results)

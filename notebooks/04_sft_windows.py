@@ -19,8 +19,9 @@
 #   $[0.2, 1]$ 0.762, $[0.45, 0.55]$ 0.738.
 #
 # Here the same mechanism runs at CPU scale. The **base model** is notebook 03's pretrained masked-diffusion LM
-# of the same profile: its standard $U[0, 1]$ run, seed 0, loaded from the run cache (trained there through
-# notebook 03's code if missing; there is no random-initialisation path). In `quick` that is the
+# of the same profile: the config names its LM spec (`cfg.base`, the `mdlm_core.lm` spec that notebook 03's
+# profile trains), and its standard $U[0, 1]$ run, seed 0, is loaded from the run cache (trained there through the
+# same code, `mdlm_core.lm`, if missing; there is no random-initialisation path). In `quick` that is the
 # character-level WikiText-2 model (rotary positions, 0.35M parameters, 1,000 steps, T = 128 characters), so
 # prompts and answers are counted in characters and answers are naturally several tokens. The windows apply to
 # SFT only, as in the paper; the base model's run name is recorded in every row of `04_sft_runs.csv`.
@@ -74,108 +75,55 @@ workers = None          # processes training runs in parallel (1 torch thread ea
 data_dir = None         # folder holding wikitext-2/, sst2/, gsm8k/ (None: $MDLM_DATA_DIR)
 
 # %%
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import seaborn as sns
-
 import mdlm_core as mdlm
 from mdlm_core.companion import Outputs, config_for_profile, figure_names, interactive
 from mdlm_core.experiments import sft_windows as experiment
 
 out = Outputs(profile)   # where this run's figures, tables and claims go
-cfg = config_for_profile(experiment.SFT_PROFILES, profile, windows=None if windows is None else tuple(windows),
-                              seeds=None if seeds is None else tuple(seeds), steps=steps, lr=lr,
-                              batch_size=batch_size, arithmetic_digits=arithmetic_digits, gen_order=gen_order,
-                              score_draws=score_draws, workers=workers,
-                              tasks=None if tasks is None else tuple(tasks))
-sns.set_theme(style="whitegrid", context="notebook")
+# steps, lr and batch_size name the SFT's own training part (the base LM spec has fields of the same names)
+cfg = config_for_profile(experiment.PROFILES, profile, windows=windows, seeds=seeds, train__steps=steps, train__lr=lr,
+                         train__batch_size=batch_size, task_specs__arithmetic__digits=arithmetic_digits,
+                         gen_order=gen_order, score_draws=score_draws, workers=workers, tasks=tasks)
 print(cfg)
 print("device:", mdlm.resolve_device(cfg.device))
 
 # %% [markdown]
-# ## Data
+# ## Data and SFT runs: one per (window, seed)
 #
 # Every task is laid out as `[prompt | answer]` with a fixed length per task: prompts are left-padded (text
 # prompts that are too long are left-truncated, keeping their end), answers are followed by EOS padding, and a
 # multiple-choice item's candidates are laid out like answers. The arithmetic problems are drawn with a fixed
 # seed, train and test disjoint; where used, next-word items come from `$MDLM_DATA_DIR/wikitext-2` (SFT contexts
 # from the train split, scored items from the test split) and SST-2 from `$MDLM_DATA_DIR/sst2`.
-
-# %%
-data = experiment.prepare_sft_data(cfg, data_dir)
-layout = pd.DataFrame([dict(task=name, train=len(t.train_tokens), eval=len(t.eval_tokens), prompt_tokens=t.prompt_tokens,
-                            answer_tokens=t.answer_tokens, dropped=t.dropped, discriminative=t.discriminative,
-                            chance=t.chance, baseline=t.baseline)
-                       for name, t in data.tasks.items()])
-out.table(layout, "04_sft_data")
-for name, task in data.tasks.items():
-    if len(task.train_tokens):
-        print(f"{name}: {mdlm.data.decode_stream(data.lm.tokenizer, task.train_tokens[0])!r}")
-    else:
-        print(f"{name}: no SFT data of its own (trained by {experiment.SCORED_ON[name]!r}'s)")
-    if task.discriminative:
-        print(f"    scored item: {mdlm.data.decode_stream(data.lm.tokenizer, task.eval_tokens[0, :task.prompt_tokens])!r}"
-              f" -> one of {task.candidate_names[0]} (true: {task.eval_targets[0]!r})")
-layout
-
-# %% [markdown]
-# ## SFT runs: one per (window, seed)
 #
 # All runs start from the same pretrained weights (`base_model` column); the seed sets the batch order and the
 # masks, shared by every window. Every run gets the same declared budget (`steps`); the training curves below
-# show where that budget leaves each window. Runs are cached by configuration under `build/cache/runs/`, with
+# show where that budget leaves each window. Runs are cached by configuration in the run cache, with
 # their final scores beside them.
 
 # %%
-results = experiment.run_sft_windows(cfg, data, data_dir=data_dir)
-runs = results.runs
-summary = experiment.summarize_sft(runs)
-out.table(runs, "04_sft_runs")
-out.table(summary, "04_sft_summary")
-out.table(results.metrics, "04_sft_training_curves")
-out.table(results.timing, "04_timing")
+results = experiment.run(cfg, out, data_dir=data_dir)
+print(results.samples)
 print(f"SFT training time: {results.timing.train_seconds.sum() / 60:.1f} min summed over {len(results.timing)} runs, "
       "as recorded when each run was trained (cached runs keep their recorded time; a shared machine inflates it)")
-summary.round(3)
+results.layout
+
+# %%
+results.summary.round(3)
 
 # %% [markdown]
 # ## Accuracy per window and task (the paper's Tables 2 and 3 as a chart)
 #
-# Bars are the mean over seeds, error bars the seed s.d., dots single seeds. Each task gets its own panel, its
+# Bars are the mean over seeds with its 95% seed-bootstrap interval (the seed spread the tests use); dots are
+# single seeds, each with its exact (Clopper-Pearson) 95% interval over its scored items. Every interval stays
+# inside [0, 1], unlike a mean ± s.d. bar on seeds that split between 0 and 1. Each task gets its own panel, its
 # own trivial baseline (dashed: the best constant choice, or the commonest answer), chance for multiple choice
 # (dotted), and the base model's accuracy before SFT (solid grey). Every axis shows the full range 0 to 1, so a
 # 2-point gap is not blown up.
 
 # %%
-task_names = list(data.tasks)
-palette = dict(zip(cfg.windows, sns.color_palette("colorblind", len(cfg.windows))))
-fig, axes = plt.subplots(1, len(task_names), figsize=(5.2 * len(task_names), 4.3), layout="constrained", squeeze=False)
-for ax, task in zip(axes[0], task_names):
-    sub = runs[runs.task == task]
-    sns.barplot(sub, x="window", y="accuracy", hue="window", order=list(cfg.windows), palette=palette,
-                errorbar="sd", capsize=0.15, err_kws={"linewidth": 1.2}, alpha=0.85, ax=ax, legend=False)
-    offsets = dict(zip(cfg.seeds, np.linspace(-0.15, 0.15, len(cfg.seeds))))   # seeds side by side (no random jitter)
-    ax.scatter([list(cfg.windows).index(w) + offsets[seed] for w, seed in zip(sub.window, sub.seed)], sub.accuracy,
-               color="black", s=14, alpha=0.6, zorder=3)
-    discriminative = data.tasks[task].discriminative
-    baseline = data.tasks[task].baseline
-    if discriminative:
-        ax.axhline(data.tasks[task].chance, color="black", ls=":", lw=1, label=f"chance {data.tasks[task].chance:.3f}")
-    ax.axhline(baseline, color="grey", ls="--", lw=1,
-               label=f"{'best constant choice' if discriminative else 'commonest answer'} {baseline:.3f}")
-    ax.axhline(results.base_scores[task]["accuracy"], color="dimgrey", lw=1.5,
-               label=f"base model, before SFT {results.base_scores[task]['accuracy']:.3f}")
-    ax.set_ylim(0.0, 1.3)   # the full 0-1 range, with room above it for the legend
-    ax.set_yticks(np.linspace(0, 1, 6))
-    ax.set(title=f"{task} ({'discriminative' if discriminative else 'generative'})", xlabel="SFT mask-ratio window",
-           ylabel="accuracy (candidate MC ELBO)" if discriminative else "exact match (generated)")
-    ax.tick_params(axis="x", rotation=20)
-    ax.legend(fontsize=8, loc="upper left", ncol=2)
-fig.suptitle(f"SFT window comparison ({out.profile}: {len(cfg.seeds)} seeds, {cfg.steps} steps per run, "
-             f"base {runs.base_model.iloc[0]})")
-out.figure(fig, figure_names.SFT_WINDOWS)
-plt.show()
+figs = experiment.figures(results, out)
+figs[figure_names.SFT_WINDOWS]
 
 # %% [markdown]
 # ## Training curves
@@ -186,23 +134,7 @@ plt.show()
 # where a curve still climbs at the last step, the comparison is one at equal compute, not at a plateau.
 
 # %%
-curves = results.metrics.groupby(["window", "step"], as_index=False).mean(numeric_only=True)
-fig, axes = plt.subplots(1, len(task_names) + 1, figsize=(5 * (len(task_names) + 1), 4), layout="constrained")
-for ax, task in zip(axes, task_names):
-    for window in cfg.windows:
-        for _, seed_curve in results.metrics[results.metrics.window == window].groupby("seed"):
-            ax.plot(seed_curve.step, seed_curve[f"{task}_acc"], color=palette[window], alpha=0.25, lw=0.8)
-        sub = curves[curves.window == window]
-        ax.plot(sub.step, sub[f"{task}_acc"], marker="o", ms=3, color=palette[window], label=window)
-    ax.axhline(data.tasks[task].baseline, color="grey", ls="--", lw=1)
-    ax.set(xlabel="SFT step", ylabel=f"{task} accuracy (subset of {cfg.curve_eval})", title=task, ylim=(0, 1))
-for window in cfg.windows:
-    sub = curves[(curves.window == window) & (curves.step > 0)]
-    axes[-1].plot(sub.step, sub.train_loss, color=palette[window], label=window)
-axes[-1].set(xlabel="SFT step", ylabel="SFT loss on its own window", title="training loss", yscale="log")
-axes[-1].legend(fontsize=8, title="window")
-out.figure(fig, figure_names.SFT_TRAINING_CURVES)
-plt.show()
+figs[figure_names.SFT_TRAINING_CURVES]
 
 # %% [markdown]
 # ### Explore the training curves
@@ -210,7 +142,7 @@ plt.show()
 # (reproduce.sh, nbval) it draws every window of the first task once.
 
 # %%
-interactive.sft_curves_explorer(results.metrics)
+experiment.explorer(results)
 
 # %% [markdown]
 # ## What the models answer
@@ -218,26 +150,30 @@ interactive.sft_curves_explorer(results.metrics)
 # A few answers per task from the first seed of the standard and the high-noise window.
 
 # %%
-show = results.examples[(results.examples.seed == cfg.seeds[0])
-                        & results.examples.window.isin([cfg.windows[0], cfg.windows[-1]])]
-show.groupby(["task", "window"]).head(3)
+experiment.answers_shown(results)
 
 # %% [markdown]
 # ## Claims
 #
-# Declared before the runs (`experiment.sft_claims`, rules in `mdlm_core.companion.verdicts`):
+# Declared before the runs (`experiment.claims`, rules in `mdlm_core.companion.verdicts`):
 #
 # 1. **Gate** per task: per seed, the accuracy averaged over windows minus the trivial baseline, as a paired
-#    difference with the test-set s.e. pooled in; passed at z >= 2. A failed gate turns that task's window
-#    verdicts into "inconclusive" and names the gate's numbers.
+#    difference with the test-set s.e. pooled in; passed at one-sided p <= 0.05. Every window claim names the
+#    gates of the tasks it reads: where one failed it is "inconclusive (gate: ...)", with the gate's numbers, and
+#    stays out of the report's false-discovery family.
 # 2. **Pairwise** claims as paired differences over seeds (same data order and masks per seed; every run scores
 #    the same examples, so the test-set s.e. of the per-example difference is pooled in): on each
 #    discriminative task [0.45, 0.55] beats [0, 1]; on addition [0.5, 1] beats [0, 1] and [0, 1] beats
-#    [0.45, 0.55]. Reproduced at one-sided p <= 0.0228 (Student t, Welch-Satterthwaite d.o.f.).
+#    [0.45, 0.55]. The p-value is one-sided in the paper's direction, the larger of the Student t's
+#    (Welch-Satterthwaite d.o.f.) and the exact sign-flip test's over all 2^n sign patterns of the seeds, so at
+#    least 5 seeds must agree (2^-5 = 0.031); "reproduced" needs q <= 0.05, the Benjamini-Hochberg q over every
+#    notebook's claims; "not reproduced" a one-sided p <= 0.05 against the paper. No minimum effects: the paper's
+#    gaps are accuracy points of an 8B model on other benchmarks, so the claims are directional.
 # 3. **Crossover**: [0.45, 0.55] above [0.5, 1] on the first discriminative task (addition as multiple choice) *and* below
 #    it on addition, both by that rule (`crossover_test`: the weaker side decides, the larger p is reported).
-# 4. **Ranking**: Spearman's rho between our addition ranking and GSM8K's, with its exact permutation p-value.
+# 4. **Ranking**: Page's L trend test with seeds as blocks (`page_trend_test`): each seed ranks the windows, and the
+#    test asks whether those rankings follow GSM8K's order ([0.45, 0.55] < [0.2, 1] < [0, 1] < [0.3, 1] < [0.5, 1]),
+#    exact over all orderings within seeds; its effect is the mean Spearman rho of a seed's ranking with GSM8K's.
 
 # %%
-claims = experiment.sft_claims(runs, cfg, results.correct)
-interactive.show_claims(out.claims("04_sft_windows", claims))
+interactive.show_claims(out.claims(experiment.NOTEBOOK, experiment.claims(results)))

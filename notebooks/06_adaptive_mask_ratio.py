@@ -61,70 +61,38 @@ parity_ks = None        # e.g. [3, 4]: parity orders for the adaptive sampler
 data_dir = None         # folder holding wikitext-2/ (None: the MDLM_DATA_DIR environment variable)
 
 # %%
-import time
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import seaborn as sns
-
-import mdlm_core as mdlm
 from mdlm_core.companion import Outputs, config_for_profile, figure_names, interactive
-from mdlm_core.companion.outputs import project_root
 from mdlm_core.experiments import adaptive_mask_ratio as experiment
-from mdlm_core.experiments import u_curve
-from mdlm_core.theory.signal import optimal_mask_ratio, signal_probability
 
 out = Outputs(profile)
-cfg = config_for_profile(experiment.PROFILES, profile, seeds=None if seeds is None else tuple(seeds),
-                         workers=workers, parity_ks=None if parity_ks is None else tuple(parity_ks))
-lm_cfg = cfg.lm_config()
-labels = cfg.labels()
-sns.set_theme(style="whitegrid", context="notebook")
+cfg = config_for_profile(experiment.PROFILES, profile, seeds=seeds, workers=workers, ks=parity_ks)
 print(cfg)
-pd.Series(labels, name="label").to_frame()
+results = experiment.run(cfg, out, data_dir=data_dir)
+figs = experiment.figures(results, out)
+print(f"LM runs: {len(results.runs)} ({results.timing.train_seconds.sum() / 60:.1f} min of training in their last "
+      "sessions; cached runs load in seconds)")
+results.summary.round(4)
 
 # %% [markdown]
 # ## The Beta fitted to notebook 03's U-curve
 #
 # The declared parameters (in the profile, so the run cache keys on them) come from this fit on notebook 03's
-# quick tables as they stood when the runs were trained; the cell recomputes the fit on the tables in this
-# checkout and shows both. Notebook 03's outputs were re-rendered afterwards (a new seed-noise pooling), so
-# the two can differ: the runs below use the declared Beta until the profile is updated and they are retrained.
+# quick tables as they stood when the runs were trained. `run` recomputes the fit on notebook 03's tables **of
+# the same profile** (it stops with an error naming notebook 03 if they are missing) and records both in
+# `06_beta_fit`. Notebook 03's outputs were re-rendered afterwards (a new seed-noise pooling), so the two can
+# differ: the runs below use the declared Beta until the profile is updated and they are retrained. (Under the
+# smoke profile the fit is to notebook 03's smoke runs, models too small to learn: it only checks the plumbing.)
 
 # %%
-tables = project_root() / "figures" / "data"
-if (tables / "03_u_curve_summary.csv").exists():
-    u_summary = pd.read_csv(tables / "03_u_curve_summary.csv")
-    seed_sd = u_curve.pooled_seed_sd(pd.read_csv(tables / "03_runs.csv"))
-    fit = experiment.fit_beta_to_u_curve(u_summary, seed_sd)
-    beta_fit = pd.DataFrame([fit | {"declared_a": cfg.beta_a, "declared_b": cfg.beta_b}])
-    out.table(beta_fit, "06_beta_fit")
-    print(f"quadratic minimum at t = {fit['minimum']:.3f}, s.d. {fit['sd']:.3f} -> Beta({fit['a']:.2f}, {fit['b']:.2f});"
-          f" declared Beta({cfg.beta_a}, {cfg.beta_b})")
-else:
-    print("notebook 03's tables are not in this checkout: the profile's declared Beta is used as is")
+results.beta_fit.round(3)
 
 # %% [markdown]
 # ## Training: every distribution, seeds paired
 #
-# One run per (distribution, seed) through notebook 03's `train_lm_run`: the same model, data, step count and
-# cached test evaluation. Finished runs are cached by configuration (uniform and [0.4, 0.5] on seeds 0, 1 are
-# notebook 03's own runs).
-
-# %%
-data = u_curve.prepare_lm_data(lm_cfg, data_dir)
-started = time.perf_counter()
-lm = experiment.run_lm(cfg, data)
-print(f"LM runs ready in {time.perf_counter() - started:.0f} s (cached runs load in seconds)")
-out.table(lm.runs, "06_adaptive_runs")
-out.table(lm.loss_vs_t, "06_loss_vs_t")
-out.table(lm.history, "06_adaptive_history")
-out.table(lm.timing, "06_timing")
-summary = lm.runs.groupby("distribution", sort=False).agg(label=("label", "first"), n_seeds=("seed", "nunique"),
-                                                         test_loss=("test_loss", "mean"),
-                                                         seed_sd=("test_loss", "std")).reset_index()
-summary.round(4)
+# One run per (distribution, seed) through the LM library's `train_lm_run` (`mdlm_core.lm`): the same model,
+# data, step count and cached test evaluation as notebook 03's. Finished runs are cached by configuration
+# (uniform and [0.4, 0.5] on seeds 0, 1 are notebook 03's own runs); the summary above gives each run's label
+# in the cache, its seeds, mean test ELBO and seed s.d.
 
 # %% [markdown]
 # ## What each distribution trains on
@@ -134,28 +102,7 @@ summary.round(4)
 # density as training goes (mean over seeds).
 
 # %%
-t_grid = np.linspace(0.0005, 0.9995, 1000)
-final_probs = experiment.final_density(lm.history).groupby("bin").prob.mean().to_numpy() if len(lm.history) else None
-fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.4), layout="constrained")
-for i, name in enumerate(experiment.DISTRIBUTIONS):
-    density = experiment.density_of(labels[name], t_grid, probs=final_probs if name == "adaptive" else None)
-    ax.plot(t_grid, density, color=f"C{i}", label=name + (f": {labels[name]}" if len(labels[name]) < 24 else ""))
-curriculum = mdlm.parse_mask_ratio(labels["curriculum"])
-for step in (0, curriculum.ramp // 2):
-    ax.plot(t_grid, curriculum.density(t_grid, step), color="C3", lw=0.7, ls=":")
-ax.set(xlabel="mask ratio t", ylabel="training density p(t)", ylim=(0, 11),
-       title="Training distributions (dotted: the curriculum at steps 0 and ramp/2)")
-ax.legend(fontsize=7)
-if len(lm.history):
-    evolution = lm.history.groupby(["step", "t_mid"]).prob.mean().unstack()
-    ax2.grid(False)
-    image = ax2.imshow(evolution.T.to_numpy(), aspect="auto", origin="lower", cmap="viridis",
-                       extent=(0, evolution.index.max(), 0, 1))
-    fig.colorbar(image, ax=ax2, label="bin probability (mean over seeds)")
-ax2.axhspan(0.4, 0.5, fill=False, ls="--", color="w")
-ax2.set(xlabel="training step", ylabel="mask ratio t (bin)", title="Adaptive sampler during training (LM)")
-out.figure(fig, figure_names.MASK_RATIO_DENSITIES)
-plt.show()
+figs[figure_names.MASK_RATIO_DENSITIES]
 
 # %% [markdown]
 # ## Test ELBO against uniform and the best window (paired seeds)
@@ -165,28 +112,10 @@ plt.show()
 # s.e. pooling the seed spread and the test set's common-mask s.e.
 
 # %%
-paired = experiment.paired_table(lm, cfg)
-out.table(paired, "06_paired_differences")
-order = list(experiment.DISTRIBUTIONS)
-fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.4), layout="constrained")
-for seed, runs_of_seed in lm.runs.groupby("seed"):
-    values = runs_of_seed.set_index("distribution").test_loss.reindex(order)
-    ax.plot(range(len(order)), values, "o-", alpha=0.7, label=f"seed {seed}")
-ax.set(xticks=range(len(order)), xticklabels=order, ylabel="test ELBO (nats/char)", title="Test ELBO per seed")
-ax.legend(fontsize=8)
-compared = ["beta", "curriculum", "adaptive", "best window"]
-for j, reference in enumerate(("best window", "uniform")):
-    rows = paired[paired.reference == reference]
-    se = np.sqrt(rows.seed_se.fillna(0) ** 2 + rows.eval_se ** 2)
-    ax2.errorbar([compared.index(d) + 0.15 * (2 * j - 1) for d in rows.distribution], rows.gain, yerr=2 * se,
-                 fmt="o", capsize=4, color=f"C{j}", label=f"vs {reference}")
-ax2.set_xticks(range(len(compared)), compared)
-ax2.axhline(0, color="k", lw=0.8)
-ax2.set(ylabel="paired gain (nats/char), ± 2 s.e.", title="Reference minus distribution (> 0: better)")
-ax2.legend(fontsize=8)
-out.figure(fig, figure_names.ADAPTIVE_TEST_ELBO)
-plt.show()
-paired.round(4)
+figs[figure_names.ADAPTIVE_TEST_ELBO]
+
+# %%
+results.paired.round(4)
 
 # %% [markdown]
 # ## Is the adaptive sampler cheap?
@@ -195,75 +124,40 @@ paired.round(4)
 # training step of the adaptive runs (a shared machine: compare the ratio, not the absolute times).
 
 # %%
-spec = mdlm.parse_mask_ratio(labels["adaptive"])
-sampler_seconds = experiment.sampler_seconds_per_step(spec, lm_cfg.batch_size)
-adaptive_step = float((lm.timing[lm.timing.distribution == "adaptive"].train_seconds / lm_cfg.steps).mean())
-print(f"sampler: {sampler_seconds * 1e3:.3f} ms per step; training step: {adaptive_step * 1e3:.1f} ms; "
-      f"overhead {100 * sampler_seconds / adaptive_step:.2f}% (target < 5%)")
+print(f"sampler: {results.sampler_seconds * 1e3:.3f} ms per step; training step: "
+      f"{results.adaptive_step_seconds * 1e3:.1f} ms; overhead "
+      f"{100 * results.sampler_seconds / results.adaptive_step_seconds:.2f}% (target < 5%)")
 
 # %% [markdown]
 # ## Parity: does the adaptive sampler find $t^* = 1/(k+1)$ by itself?
 #
-# Notebook 02's MLP (the theory's model) on $k$-parity, one ensemble of seeds per $k$, with every member's $t$
-# from its own adaptive sampler. The theory's Signal-regime probability $P_S(t) = (k+1)\,t\,(1-t)^k$ peaks at
-# $t^*$; the plot sets the sampler's final density beside $P_S$ normalised to a density (Beta(2, k + 1)).
+# Notebook 02's MLP (the theory's model, `mdlm_core.parity.MLP_*`: the same spec notebook 02's profile trains)
+# on $k$-parity, one ensemble of seeds per $k$, with every member's $t$ from its own adaptive sampler. The
+# theory's Signal-regime probability $P_S(t) = (k+1)\,t\,(1-t)^k$ peaks at $t^*$; the plot sets the sampler's
+# final density beside $P_S$ normalised to a density (Beta(2, k + 1)).
 
 # %%
-parity_results = [experiment.run_parity(cfg, k) for k in cfg.parity_ks]
-peaks = pd.concat([experiment.peak_summary(r, cfg.peak_tolerance) for r in parity_results], ignore_index=True)
-out.table(peaks, "06_parity_peaks")
-out.table(pd.concat([r.history.assign(k=r.k) for r in parity_results], ignore_index=True), "06_parity_history")
-out.table(pd.concat([r.metrics.assign(k=r.k)[["k", "seed", "step", "train_acc", "test_acc"]]
-                     for r in parity_results], ignore_index=True), "06_parity_accuracy")
-fig, axes = plt.subplots(2, len(parity_results), figsize=(6 * len(parity_results), 7.5), squeeze=False,
-                         layout="constrained")
-for col, result in enumerate(parity_results):
-    ax, ax2 = axes[0, col], axes[1, col]
-    t_star = optimal_mask_ratio(result.k)
-    n_bins = result.final.bin.nunique()
-    for seed, rows in result.final.groupby("seed"):
-        ax.step(np.r_[0, (rows.bin + 1) / n_bins], np.r_[rows.prob.iloc[0], rows.prob] * n_bins, where="pre",
-                lw=0.8, alpha=0.6)
-    mean = result.final.groupby("bin").prob.mean().to_numpy() * n_bins
-    ax.step(np.r_[0, (np.arange(n_bins) + 1) / n_bins], np.r_[mean[0], mean], where="pre", color="k", lw=2,
-            label="adaptive, mean over seeds")
-    ps = signal_probability(t_grid, result.k)
-    ax.plot(t_grid, ps / np.trapezoid(ps, t_grid), "r--", label="P_S(t), normalised")
-    ax.axvspan(t_star - cfg.peak_tolerance, t_star + cfg.peak_tolerance, color="r", alpha=0.1)
-    ax.axvline(t_star, color="r", lw=0.8)
-    ax.set(xlabel="mask ratio t", ylabel="density", title=f"{result.k}-parity: final density (t* = {t_star:.2f})")
-    ax.legend(fontsize=8)
-    evolution = result.history.groupby(["step", "t_mid"]).prob.mean().unstack()
-    ax2.grid(False)
-    ax2.imshow(evolution.T.to_numpy(), aspect="auto", origin="lower", cmap="viridis",
-               extent=(0, evolution.index.max(), 0, 1))
-    ax2.axhline(t_star, color="r", lw=0.8)
-    accuracy = result.metrics.groupby("step").test_acc.mean()
-    twin = ax2.twinx()
-    twin.plot(accuracy.index, accuracy.to_numpy(), color="w", lw=1.5)
-    twin.set(ylim=(0.4, 1.02), ylabel="test accuracy (mean, white)")
-    twin.grid(False)
-    ax2.set(xlabel="training step", ylabel="mask ratio t (bin)", title="density during training")
-out.figure(fig, figure_names.ADAPTIVE_PARITY)
-plt.show()
-for result in parity_results:
-    last = result.metrics[result.metrics.step == result.metrics.step.max()]
-    print(f"k = {result.k}: final train accuracy {last.train_acc.mean():.2f}, test accuracy {last.test_acc.mean():.2f} "
-          f"(mean over {len(last)} seeds)")
-peaks
+figs[figure_names.ADAPTIVE_PARITY]
+
+# %%
+results.parity_final_accuracy.round(3)
+
+# %%
+results.parity_peaks
 
 # %% [markdown]
 # Where the density peaks, and why: the sampler rewards the bins whose per-sequence loss is *still falling*.
 # On parity that is where masked tokens are predictable once the rule is learned (a masked relevant bit whose
 # k partners are all visible), which per sequence is $\propto P_S(t)$; before the rule is learned the losses
-# are flat, so the density stays near uniform (the 2 s.e. noise threshold), and after it is learned the
-# progress fades again. The evolution panel shows when the density moved relative to test accuracy. The
-# quick profile uses notebook 02's quick MLP (n = 20, 300 examples, 4,000 steps), where masked-diffusion
-# training at the best fixed t itself reaches only 0.65-0.80 test accuracy (notebook 02): read the density
-# with the accuracy printed above. Where the members fit their training sequences but stay near chance on
-# test, the losses that fall are those of *memorised* sequences; our hypothesis (not tested here) is that
-# recalling a masked bit of a memorised sequence needs enough visible bits to identify it, which moves the
-# progress, counted per sequence position (t x drop), to a larger t than the rule's Signal optimum t*.
+# are flat, so the density stays near uniform, and after it is learned the progress fades again. The evolution
+# panel shows when the density moved relative to test accuracy. The quick profile uses notebook 02's quick MLP
+# (n = 20, 300 examples, 4,000 steps), where masked-diffusion training at the best fixed t itself reaches only
+# 0.65-0.80 test accuracy (notebook 02): read the density with the accuracy above. Where the members fit their
+# training sequences but stay near chance on test, the losses that fall are those of *memorised* sequences; our
+# hypothesis (not tested here) is that recalling a masked bit of a memorised sequence needs enough visible bits
+# to identify it, which moves the progress, counted per sequence position (t x drop), to a larger t than the
+# rule's Signal optimum t*. That is why each parity claim is **gated** on the members having learned the rule
+# (mean final test accuracy >= 0.9): below it the claim is "inconclusive (gate: ...)", whatever the peaks.
 
 # %% [markdown]
 # ## Explorer: Beta parameters, curriculum speed and the implied Signal probability
@@ -273,7 +167,7 @@ peaks
 # Signal-regime probability $\mathbb E_{t \sim p}[P_S(t)]$ for that k (in JupyterLab; static under reproduce.sh).
 
 # %%
-experiment.distribution_explorer(cfg.beta_a, cfg.beta_b, cfg.curriculum_ramp, k=cfg.parity_ks[0])
+experiment.explorer(results)
 
 # %% [markdown]
 # ## Claims (all beyond the paper)
@@ -281,8 +175,11 @@ experiment.distribution_explorer(cfg.beta_a, cfg.beta_b, cfg.curriculum_ramp, k=
 # Each new distribution against the best window and against uniform, by the paired-difference rule of
 # `companion.verdicts` (3 seeds, s.e. pooling seeds and the common-mask test s.e.); "reproduced" here means
 # "the claim holds". On parity, the share of seeds whose final density peaks within ± 0.05 of $t^*$, against
-# the share a randomly chosen bin would reach.
+# the share a randomly chosen bin would reach. **Gates** (declared in `adaptive_mask_ratio.py`): the LM claims
+# need the LM to have learned (the uniform runs' test ELBO <= 0.8 x the unigram entropy, and lower loss with
+# more context, notebook 03's learning gate); the parity claims need the members to have learned the rule
+# (mean final test accuracy >= 0.9). A claim whose gate fails is "inconclusive (gate: ...)" and stays out of
+# the report's false-discovery family.
 
 # %%
-claims = experiment.lm_claims(lm, cfg) + experiment.parity_claims(parity_results, cfg)
-interactive.show_claims(out.claims("06_adaptive_mask_ratio", claims))
+interactive.show_claims(out.claims(experiment.NOTEBOOK, experiment.claims(results)))

@@ -161,7 +161,7 @@ def explorer_images(page) -> list[str]:
 
 
 def expected_explorers(notebook: Path) -> int:
-    return len(re.findall(r"^[^#\n]*_explorer\(", notebook.read_text(), flags=re.M))
+    return len(re.findall(r"^[^#\n]*[._]explorer\(", notebook.read_text(), flags=re.M))
 
 
 def run_all_at_smoke(page, name: str) -> int:

@@ -1,5 +1,7 @@
 """The explorers' first frames, slider constraints and the claims display (no browser: tests/test_browser.py)."""
 
+from types import SimpleNamespace
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,7 +11,7 @@ import pandas as pd
 import pytest
 
 from mdlm_core.companion import interactive
-from mdlm_core.theory.signal import optimal_window_upper
+from mdlm_core.experiments import sft_windows, signal_curve, unmasking_schedules
 
 
 @pytest.fixture(autouse=True)
@@ -26,47 +28,15 @@ def test_snap_puts_values_on_the_slider_grid():
     assert interactive.snap(37, 10, 10) == 40
 
 
-def test_signal_first_frame_agrees_with_its_title():
-    """The optimum t1 ~ 0.2459 snapped to the slider grid gives the same 3-decimal average as the title's."""
-    interactive.signal_window_explorer(k=6, window=(0.0, optimal_window_upper(6)))
-    ax = plt.gcf().axes[0]
-    title = ax.get_title()
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    average = next(t for t in legend if t.startswith("window average")).split("= ")[1]
-    assert title.endswith(f"with {average}"), (title, legend)
-    assert "window U[0.000, 0.246]" in legend
-
-
-def test_schedule_explorer_rejects_impossible_defaults():
-    with pytest.raises(ValueError, match="K <= L"):
-        interactive.schedule_explorer(length=10, rounds=40, codimension=5, alphabet=2)
-    with pytest.raises(ValueError, match="L - d < L"):
-        interactive.schedule_explorer(length=10, rounds=5, codimension=10, alphabet=2)
-
-
-def test_schedule_sliders_follow_length(monkeypatch):
-    pytest.importorskip("ipywidgets")
-    monkeypatch.setenv(interactive.HEADLESS_ENV, "0")
-    monkeypatch.setattr(interactive, "explore", lambda draw, controls, defaults, link=None: (link(controls), controls)[1])
-    controls = interactive.schedule_explorer(length=200, rounds=40, codimension=150, alphabet=2)
-    controls["length"].value = 200
-    controls["rounds"].value, controls["codimension"].value = 40, 150
-    controls["length"].value = 30
-    assert controls["rounds"].max == 30 and controls["rounds"].value == 30
-    assert controls["codimension"].max == 29 and controls["codimension"].value == 29
-    controls["length"].value = 500
-    assert controls["rounds"].max == 500 and controls["codimension"].max == 499
-
-
 def test_sft_explorer_draws_the_chosen_curves():
     metrics = pd.DataFrame(dict(window=["[0,1]"] * 4 + ["[0.5,1]"] * 4, seed=[0, 0, 1, 1] * 2, step=[0, 10] * 4,
                                 sst2_acc=[0.5, 0.6, 0.5, 0.8, 0.5, 0.55, 0.5, 0.65], train_loss=[2, 1, 2, 0.5] * 2))
-    interactive.sft_curves_explorer(metrics)
+    sft_windows.sft_curves_explorer(metrics)
     acc_ax = plt.gcf().axes[0]
     assert [line.get_label() for line in acc_ax.get_lines()] == ["[0,1]", "[0.5,1]"]
     assert list(acc_ax.get_lines()[0].get_ydata()) == pytest.approx([0.5, 0.7])   # mean over the two seeds
     with pytest.raises(ValueError, match="training-curves table"):
-        interactive.sft_curves_explorer(metrics.drop(columns="sst2_acc"))
+        sft_windows.sft_curves_explorer(metrics.drop(columns="sst2_acc"))
 
 
 def test_show_claims_shows_every_cell_in_full():
@@ -94,6 +64,11 @@ class FakeDisplay:
         self.updates.append(bundle)
 
 
+# the explorers read only their results' config
+SIGNAL_RESULTS = SimpleNamespace(config=signal_curve.PROFILES["quick"])
+SCHEDULE_RESULTS = SimpleNamespace(config=unmasking_schedules.PROFILES["smoke"])
+
+
 @pytest.fixture
 def live(monkeypatch):
     """Explorers as in JupyterLab: widgets on (outside a kernel ipywidgets uses comm's dummy comms)."""
@@ -112,7 +87,7 @@ def _png_of(explorer):
 
 
 def test_live_explorer_draws_its_plot_into_an_image_and_redraws(live):
-    assert interactive.signal_window_explorer(k=6) is None   # it displays itself
+    assert signal_curve.explorer(SIGNAL_RESULTS) is None   # it displays itself
     (explorer,) = live.shown
     first = _png_of(explorer)
     assert first.startswith(b"\x89PNG")
@@ -125,7 +100,7 @@ def test_live_explorer_draws_its_plot_into_an_image_and_redraws(live):
 def test_explorer_falls_back_when_the_frontend_closes_its_widgets(live):
     import base64
 
-    interactive.signal_window_explorer(k=6)
+    signal_curve.explorer(SIGNAL_RESULTS)
     (explorer,) = live.shown
     png = _png_of(explorer)
     slider = explorer.children[1]
@@ -140,7 +115,7 @@ def test_explorer_falls_back_when_the_frontend_closes_its_widgets(live):
 
 
 def test_explorer_closed_by_the_kernel_shows_no_warning(live):
-    interactive.schedule_explorer(length=40, rounds=10, codimension=3, alphabet=2)
+    unmasking_schedules.explorer(SCHEDULE_RESULTS, length=40, rounds=10, codimension=3)
     (explorer,) = live.shown
     explorer.close()
     for widget in explorer.children:

@@ -22,7 +22,8 @@ def _pip_requirements_of_environment_yml() -> set[str]:
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
+    extras = project["optional-dependencies"]
+    declared = set(project["dependencies"]) | set(extras["dev"]) | set(extras["hf"])   # what .ci/run installs
     assert _pip_requirements_of_environment_yml() == declared
 
 

@@ -360,3 +360,36 @@ def test_figures_and_report_are_byte_stable_across_reruns(tmp_path, monkeypatch)
         snapshots.append((pdf.read_bytes(), (report.parent / "REPORT.html").read_bytes()))
     assert b"/CreationDate" not in snapshots[0][0]
     assert snapshots[0] == snapshots[1]
+
+
+SETTABLE = NOTEBOOK_HEADER + '''
+# %% tags=["parameters"]
+profile = None
+steps = None            # optimiser steps
+
+# %%
+import pandas as pd
+from mdlm_core.companion import Outputs
+Outputs(profile).table(pd.DataFrame({"steps": [steps]}), "01_set")
+'''
+
+
+def test_set_passes_a_parameter_to_one_notebook_reruns_on_change_and_removes_kernel_folders(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_set.py").write_text(SETTABLE)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"TMPDIR": str(scratch)}
+    table = tmp_path / "figures" / "smoke" / "data" / "01_set.csv"
+    out, err = _pipeline(tmp_path, "--set", "01.steps=7", **env).communicate(timeout=180)
+    assert "01_set.py ... ran" in out, out + err
+    assert table.read_text().splitlines()[1] == "7"
+    out, err = _pipeline(tmp_path, "--set", "1.steps=[2, 3]", **env).communicate(timeout=180)
+    assert "01_set.py ... ran" in out, out + err   # another value is another input: not skipped
+    assert table.read_text().splitlines()[1] == '"[2, 3]"'
+    out, _ = _pipeline(tmp_path, "--set", "1.steps=[2, 3]", **env).communicate(timeout=180)
+    assert "01_set.py ... skipped" in out
+    assert not list(scratch.glob("mdlm-kernel-*")), "each kernel's private IPC folder is removed with it"
+    bad = _pipeline(tmp_path, "--set", "01.stepz=2", **env)
+    _, err = bad.communicate(timeout=60)
+    assert bad.returncode != 0 and "has no parameter 'stepz'; its parameters are profile, steps" in err

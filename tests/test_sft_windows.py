@@ -1,16 +1,24 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from matplotlib.collections import LineCollection
 
 from mdlm_core import DiffusionTransformer, ModelConfig
 from mdlm_core import MaskRatio
-from mdlm_core.companion.verdicts import spearman_rho
-from mdlm_core.experiments.sft_windows import (MID, SFT_PROFILES, SFT_WINDOWS, STANDARD, HIGH_NOISE, SFTConfig,
+from mdlm_core.companion import Outputs, config_for_profile, figure_names
+from mdlm_core.companion.report import gate_failed, verdict_cell
+from mdlm_core.companion.verdicts import Claim, apply_fdr, in_fdr_family, spearman_rho
+from mdlm_core.experiments import sft_windows
+from mdlm_core.experiments.sft_windows import (MID, PROFILES, SFT_WINDOWS, STANDARD, HIGH_NOISE, ArithmeticSpec, Config,
+                                              GSM8KSpec, NextWordSpec, ScoringSpec, SFTTrainSpec, SST2Spec, TaskSpecs,
                                               base_model, candidate_log_likelihoods, eos_id, prepare_sft_data, ranking,
                                               sft_claims, tokenize_task, train_sft_run, window_difference)
+from mdlm_core.lm import LM_QUICK, LM_SMOKE
+from mdlm_core.training import config_hash
 from shared_data import needs_data
 from mdlm_core.data.tasks import make_arithmetic
 from mdlm_core.data.text import train_bpe_tokenizer
@@ -74,9 +82,10 @@ def test_next_word_task_layout_and_scoring(tmp_path):
     words = lambda n: " " + " ".join(rng.choice(vocab, size=n)) + " "   # noqa: E731
     data_dir = write_wikitext(tmp_path, words(600), words(300))
     tokenizer = CharTokenizer.fit(["abcdefgh \n"], vocab_size=12)
-    cfg = SFTConfig(pretrain_profile="smoke", tasks=("next_word",), next_word_train=50, next_word_eval=40,
-                    next_word_choices=3, next_word_chars=(2, 4), next_word_context_chars=8,
-                    next_word_prompt_tokens=8, next_word_answer_tokens=6, eval_batch_size=16)
+    cfg = Config(base=LM_SMOKE, tasks=("next_word",),
+                 task_specs=TaskSpecs(next_word=NextWordSpec(train=50, eval=40, choices=3, chars=(2, 4), context_chars=8,
+                                                             prompt_tokens=8, answer_tokens=6)),
+                 scoring=ScoringSpec(eval_batch_size=16))
     task = tokenize_task(cfg, "next_word", tokenizer, data_dir)
     eos = eos_id(tokenizer)
     assert task.discriminative and task.chance == pytest.approx(1 / 3) and task.candidates.shape == (40, 3, 6)
@@ -91,9 +100,9 @@ def test_next_word_task_layout_and_scoring(tmp_path):
     slots = [names.index(t) for names, t in zip(task.candidate_names, task.eval_targets)]
     assert task.baseline == pytest.approx(max(np.bincount(slots, minlength=3)) / 40)
     model = DiffusionTransformer(ModelConfig(vocab_size=12, block_size=16, n_layer=1, n_head=2, n_embd=16)).eval()
-    score = score_task(model, task, cfg, tokenizer, eos)
-    chosen = candidate_log_likelihoods(model, task.eval_tokens[:, :8], task.candidates, cfg.score_draws,
-                                       cfg.score_seed).argmax(-1)
+    score = score_task(model, task, cfg.scoring, tokenizer, eos)
+    chosen = candidate_log_likelihoods(model, task.eval_tokens[:, :8], task.candidates, cfg.scoring.score_draws,
+                                       cfg.scoring.score_seed).argmax(-1)
     assert score["correct"] == [int(c == s) for c, s in zip(chosen.tolist(), slots)]
 
 
@@ -101,7 +110,7 @@ def test_arithmetic_choice_is_scored_on_the_arithmetic_sft(digit_tokenizer):
     """arithmetic_choice has no SFT data of its own (the step trains arithmetic only) and scores the arithmetic
     test problems, in arithmetic's layout, as a choice among the result and its one-digit variants."""
     from mdlm_core.experiments.sft_windows import SFTData, make_sft_step
-    cfg = arithmetic_cfg(tasks=("arithmetic_choice", "arithmetic"), arithmetic_answer_tokens=8)
+    cfg = arithmetic_cfg(tasks=("arithmetic_choice", "arithmetic"), answer_tokens=8)
     choice, plain = (tokenize_task(cfg, t, digit_tokenizer) for t in cfg.tasks)
     assert choice.train_tokens.shape == (0, 22) and choice.discriminative and choice.chance == 0.25
     assert torch.equal(choice.eval_tokens, plain.eval_tokens) and choice.eval_targets == plain.eval_targets
@@ -143,10 +152,11 @@ def digit_tokenizer():
     return train_bpe_tokenizer(texts, vocab_size=280)
 
 
-def arithmetic_cfg(**kw):
-    base = dict(pretrain_profile="smoke", tasks=("arithmetic",), arithmetic_digits=2, arithmetic_train=40,
-                arithmetic_eval=10, arithmetic_prompt_tokens=14, arithmetic_answer_tokens=8)
-    return SFTConfig(**{**base, **kw})
+def arithmetic_cfg(tasks=("arithmetic",), batch_size=32, **spec):
+    """The smoke base model and an arithmetic spec (its fields as keywords) over the defaults below."""
+    spec = ArithmeticSpec(**{**dict(digits=2, train=40, eval=10, prompt_tokens=14, answer_tokens=8), **spec})
+    return Config(base=LM_SMOKE, tasks=tasks, task_specs=TaskSpecs(arithmetic=spec),
+                  train=SFTTrainSpec(batch_size=batch_size))
 
 
 def test_tokenized_task_layout_is_prompt_then_answer_then_eos(digit_tokenizer):
@@ -165,34 +175,64 @@ def test_tokenized_task_layout_is_prompt_then_answer_then_eos(digit_tokenizer):
 
 
 def test_prompts_and_answers_that_do_not_fit(digit_tokenizer):
-    with pytest.raises(ValueError, match="arithmetic_prompt_tokens"):
-        tokenize_task(arithmetic_cfg(arithmetic_prompt_tokens=5), "arithmetic", digit_tokenizer)
-    cfg = arithmetic_cfg(arithmetic_answer_tokens=3)
+    with pytest.raises(ValueError, match=r"raise task_specs\.arithmetic\.prompt_tokens"):
+        tokenize_task(arithmetic_cfg(prompt_tokens=5), "arithmetic", digit_tokenizer)
+    cfg = arithmetic_cfg(answer_tokens=3)
     task = tokenize_task(cfg, "arithmetic", digit_tokenizer)
     train, _ = make_arithmetic(40, 10, 2, ("+",), seed=0)
     too_long = sum(len(digit_tokenizer.encode(" " + ex.answer).ids) >= 3 for ex in train)
     assert 0 < too_long < 40   # the test needs both kinds
     assert task.dropped["train"] == too_long and len(task.train_tokens) == 40 - too_long
-    with pytest.raises(ValueError, match="arithmetic_answer_tokens"):
-        tokenize_task(arithmetic_cfg(arithmetic_answer_tokens=1), "arithmetic", digit_tokenizer)
+    with pytest.raises(ValueError, match=r"raise task_specs\.arithmetic\.answer_tokens"):
+        tokenize_task(arithmetic_cfg(answer_tokens=1), "arithmetic", digit_tokenizer)
 
 
 def test_config_errors_say_what_to_change():
     with pytest.raises(ValueError, match="unknown task"):
-        SFTConfig(tasks=("mmlu",))
+        Config(tasks=("mmlu",))
     with pytest.raises(ValueError, match="a > b"):
-        SFTConfig(windows=("[0.6,0.4]",))
+        Config(windows=("[0.6,0.4]",))
     with pytest.raises(ValueError, match="unknown mask-ratio spec"):
-        SFTConfig(windows=("mid",))
+        Config(windows=("mid",))
     with pytest.raises(ValueError, match="block size"):
-        SFTConfig(pretrain_profile="smoke", tasks=("sst2",), sst2_prompt_tokens=100)
-    with pytest.raises(ValueError, match="pretrain_profile"):
-        SFTConfig(pretrain_profile="huge")
+        Config(base=LM_SMOKE, tasks=("sst2",), task_specs=TaskSpecs(sst2=SST2Spec(prompt_tokens=100)))
+    with pytest.raises(ValueError, match="a > b"):
+        Config(base_window="[0.6,0.4]")
     with pytest.raises(ValueError, match="add 'arithmetic'"):
-        SFTConfig(tasks=("arithmetic_choice",))
-    with pytest.raises(ValueError, match="shorten arithmetic_prompt_tokens"):   # the field to change, not the task
-        SFTConfig(pretrain_profile="smoke", arithmetic_prompt_tokens=40)
+        Config(tasks=("arithmetic_choice",))
+    with pytest.raises(ValueError, match=r"shorten task_specs\.arithmetic\.prompt_tokens"):   # the field to change
+        Config(base=LM_SMOKE, task_specs=TaskSpecs(arithmetic=ArithmeticSpec(prompt_tokens=40)))
+    with pytest.raises(KeyError, match="no task spec"):
+        TaskSpecs()["mmlu"]
     assert set(SFT_WINDOWS) == {STANDARD, MID, "[0.2,1]", "[0.3,1]", HIGH_NOISE}
+
+
+def test_task_specs_are_a_frozen_mapping_and_scored_on_tasks_share_their_spec():
+    cfg = PROFILES["quick"]
+    assert list(cfg.task_specs) == ["next_word", "sst2", "arithmetic", "gsm8k"] and len(cfg.task_specs) == 4
+    assert cfg.spec("arithmetic_choice") is cfg.task_specs["arithmetic"] is cfg.task_specs.arithmetic
+    assert cfg.sequence_length("arithmetic_choice") == 6 + 5
+    assert cfg.task_batch_size("arithmetic") == 64 and cfg.task_batch_size("next_word") == cfg.train.batch_size == 16
+    assert hash(cfg) == hash(replace(cfg))    # hashable, and equal configs are equal
+    for name, profile in PROFILES.items():   # the base is the named LM spec of notebook 03's same profile
+        assert profile.base is REGISTRY_U_CURVE().PROFILES[name].lm
+
+
+def REGISTRY_U_CURVE():
+    from mdlm_core.experiments import REGISTRY
+    return REGISTRY["u_curve"]
+
+
+def test_the_notebook_parameters_reach_the_nested_config():
+    cfg = config_for_profile(PROFILES, "smoke", windows=[MID], seeds=[3], train__steps=2, train__lr=0.01,
+                             train__batch_size=4, task_specs__arithmetic__digits=3, gen_order="random",
+                             score_draws=5, workers=1, tasks=["arithmetic"])
+    assert (cfg.windows, cfg.seeds, cfg.tasks) == ((MID,), (3,), ("arithmetic",))
+    assert (cfg.train.steps, cfg.train.lr, cfg.train.batch_size) == (2, 0.01, 4)
+    assert cfg.task_specs.arithmetic.digits == 3 and cfg.scoring.gen_order == "random" and cfg.scoring.score_draws == 5
+    assert cfg.base == PROFILES["smoke"].base     # the base LM's own steps are untouched
+    with pytest.raises(ValueError, match="ambiguous"):   # the base LM and the SFT both have steps: say which
+        config_for_profile(PROFILES, "smoke", steps=2)
 
 
 def synthetic_runs(choice: dict, arithmetic: dict, seeds=(0, 1, 2), jitter=0.002, n=20_000,
@@ -222,45 +262,136 @@ def test_window_difference_is_paired_by_seed():
     assert eval_se == pytest.approx(math.sqrt((p_mid * (1 - p_mid) + p_std * (1 - p_std)) / 20_000))
 
 
+EIGHT_SEEDS = tuple(range(8))   # the exact sign-flip test needs >= 5 agreeing seeds to reach p <= 0.05 (2^-5)
+
+
 def test_claims_see_the_crossover_only_when_it_is_there():
-    cfg = SFT_PROFILES["quick"]
+    cfg = PROFILES["quick"]
     crossover = synthetic_runs({STANDARD: 0.70, MID: 0.75, "[0.2,1]": 0.7, "[0.3,1]": 0.7, HIGH_NOISE: 0.7},
-                               PAPER_ORDER)
+                               PAPER_ORDER, seeds=EIGHT_SEEDS)
     claims = sft_claims(crossover, cfg)
     verdicts = {c.claim: c.verdict for c in claims}
     assert all(v == ("checked" if c.startswith("Gate") else "reproduced") for c, v in verdicts.items()), verdicts
     assert sum(c.startswith("Gate") for c in verdicts) == 2 and any("ranking" in c for c in verdicts)
     [cross] = [c for c in claims if c.claim.startswith("Crossover")]
     assert "crossover" in cross.test and cross.z > 2
+    experiment = [c for c in claims if c.kind == "experiment"]
+    assert all(c.gate_passed is True and "SFT learned" in c.gate and c.p_opposite is not None for c in experiment)
+    # every claim judged here survives the report's false-discovery control (q <= 0.05)
+    assert all(row["verdict"] == "reproduced" and row["q_value"] <= 0.05
+               for row in apply_fdr([c.to_dict() for c in experiment]))
     reversed_ = synthetic_runs({STANDARD: 0.75, MID: 0.70, "[0.2,1]": 0.7, "[0.3,1]": 0.7, HIGH_NOISE: 0.8},
-                               {w: 1 - v for w, v in PAPER_ORDER.items()})
+                               {w: 1 - v for w, v in PAPER_ORDER.items()}, seeds=EIGHT_SEEDS)
     verdicts = {c.claim: c.verdict for c in sft_claims(reversed_, cfg)}
     assert all(v == "not reproduced" for c, v in verdicts.items() if not c.startswith("Gate")), verdicts
+    # three seeds, however clear: the exact sign-flip floor (2^-3 = 0.125) keeps the paired claims from a verdict
+    three = {c.claim: c for c in sft_claims(synthetic_runs({STANDARD: 0.70, MID: 0.75}, PAPER_ORDER), cfg)}
+    assert three["Discriminative (arithmetic_choice): [0.45,0.55] beats [0,1]"].verdict == "inconclusive"
+    assert three["Discriminative (arithmetic_choice): [0.45,0.55] beats [0,1]"].p_value == pytest.approx(1 / 8)
+
+
+def test_the_ranking_is_pages_trend_test_with_seeds_as_blocks():
+    """The generative ranking claim is Page's L over seeds as blocks, the windows in GSM8K's order: a ranking that
+    holds on every seed passes, one that holds only in the means (two of five seeds reversed) does not, and the order of
+    the windows in the config does not matter."""
+    cfg = PROFILES["quick"]
+    assert sft_windows.PAPER_GSM8K_ORDER == (MID, "[0.2,1]", STANDARD, "[0.3,1]", HIGH_NOISE)
+    runs = synthetic_runs({STANDARD: 0.7, MID: 0.75}, PAPER_ORDER, seeds=tuple(range(5)))
+    rank = lambda runs: next(c for c in sft_claims(runs, cfg) if "ranking" in c.claim)  # noqa: E731
+    claim = rank(runs)
+    assert "Page's L" in claim.test and claim.n_seeds == 5 and claim.verdict == "reproduced"
+    assert claim.effect == pytest.approx(1.0)            # every seed ranks the windows exactly as GSM8K
+    assert claim.p_value == pytest.approx((1 / 120) ** 5)  # exact: the one best ordering on each of 5 seeds
+    shuffled = runs.sample(frac=1.0, random_state=0)
+    assert rank(shuffled).p_value == pytest.approx(claim.p_value)
+    # the means keep GSM8K's order, but on seeds 0 and 1 the order is reversed: Page's test sees the seeds
+    flipped = runs.copy()
+    on = (flipped.task == "arithmetic") & flipped.seed.isin([0, 1])
+    flipped.loc[on, "accuracy"] = 0.8 - flipped.loc[on, "accuracy"]
+    means = flipped[flipped.task == "arithmetic"].groupby("window").accuracy.mean()
+    assert list(means.sort_values().index) == list(sft_windows.PAPER_GSM8K_ORDER)
+    # Spearman's rho over these means is 1 (exact p = 1/120); Page's L: mean rho (3 - 2) / 5, p well above 0.05
+    assert rank(flipped).effect == pytest.approx(1 / 5) and rank(flipped).p_value > 0.1
+    assert rank(flipped).verdict == "inconclusive"
 
 
 def test_a_task_below_its_baseline_makes_its_window_claims_inconclusive():
     """The gate: the multiple choice at its baseline (the arithmetic crossover half is clear) -> its claims and the crossover
     are inconclusive and say why; the arithmetic claims keep their verdicts."""
-    cfg = SFT_PROFILES["quick"]
+    cfg = PROFILES["quick"]
     runs = synthetic_runs({STANDARD: 0.50, MID: 0.51, "[0.2,1]": 0.5, "[0.3,1]": 0.5, HIGH_NOISE: 0.49},
-                          PAPER_ORDER, n=872)
-    claims = {c.claim.split(":")[0]: c for c in sft_claims(runs, cfg)}
+                          PAPER_ORDER, n=872, seeds=EIGHT_SEEDS)
+    found = sft_claims(runs, cfg)
+    claims = {c.claim.split(":")[0]: c for c in found}
     gate = [c for name, c in claims.items() if name.startswith("Gate (arithmetic_choice)")][0]
     assert gate.verdict == "fails check" and gate.kind == "derived"
-    for name, claim in claims.items():
-        if "arithmetic_choice" in name and not name.startswith("Gate") or name.startswith("Crossover"):
-            assert claim.verdict == "inconclusive" and "gated" in claim.test and "arithmetic_choice" in claim.test, name
-    arithmetic = [c for name, c in claims.items() if name.startswith("Generative")]
-    assert arithmetic and all(c.verdict == "reproduced" for c in arithmetic)
+    gated_names = [name for name in claims
+                   if "arithmetic_choice" in name and not name.startswith("Gate") or name.startswith("Crossover")]
+    assert len(gated_names) == 2
+    for name in gated_names:
+        claim = claims[name]
+        assert claim.verdict == "inconclusive" and "gated" in claim.test and "arithmetic_choice" in claim.test, name
+        assert claim.gate_passed is False and claim.gate == sft_windows.task_gate_name("arithmetic_choice"), name
+        assert not in_fdr_family(claim.to_dict())           # a failed gate keeps the claim out of the FDR family
+        assert gate_failed(claim.to_dict()) and "gate:" in verdict_cell(claim.to_dict())
+    arithmetic = [c for c in found if c.claim.startswith("Generative")]
+    assert len(arithmetic) == 3 and all(c.verdict == "reproduced" and c.gate_passed for c in arithmetic)
 
 
 def test_claims_are_inconclusive_when_the_seeds_disagree():
-    cfg = SFT_PROFILES["quick"]
+    cfg = PROFILES["quick"]
     runs = synthetic_runs({STANDARD: 0.70, MID: 0.70}, {STANDARD: 0.4, HIGH_NOISE: 0.4})
     runs.loc[(runs.task == "arithmetic_choice") & (runs.window == MID), "accuracy"] += [0.02, -0.02, 0.005]
     [claim] = [c for c in sft_claims(runs, cfg) if c.claim.startswith("Discriminative")]
     assert claim.kind == "experiment" and claim.verdict == "inconclusive" and claim.n_seeds == 3
     assert abs(claim.z) < 1 and "paired difference" in claim.test
+
+
+def test_exact_and_bootstrap_intervals_stay_inside_0_1():
+    from mdlm_core.experiments.sft_windows import clopper_pearson, seed_bootstrap_interval
+    low, high = clopper_pearson(np.array([0, 5, 10]), np.array([10, 10, 10]))
+    np.testing.assert_allclose(low, [0.0, 0.18709, 0.69150], atol=1e-4)   # the textbook 95% values
+    np.testing.assert_allclose(high, [0.30850, 0.81291, 1.0], atol=1e-4)
+    bimodal = [0.02, 0.98, 1.0, 0.0, 0.99]        # mean + s.d. = 1.13: an s.d. bar runs past 1
+    assert np.mean(bimodal) + np.std(bimodal, ddof=1) > 1
+    low, high = seed_bootstrap_interval(bimodal)
+    assert 0.0 <= low < np.mean(bimodal) < high <= 1.0
+    assert seed_bootstrap_interval(bimodal) == (low, high)          # a fixed generator: the figure is stable
+    assert seed_bootstrap_interval([0.4]) == (0.4, 0.4)
+
+
+def test_the_window_figure_draws_seeds_and_intervals_inside_0_1(tmp_path, monkeypatch):
+    """Per-seed points with their exact interval, the mean with its seed-bootstrap interval: on bimodal seeds near
+    0 and 1 (where mean +- s.d. bars run past both ends) every drawn interval stays inside [0, 1]."""
+    monkeypatch.setenv("MDLM_FIGURES_DIR", str(tmp_path))
+    seeds = tuple(range(5))
+    cfg = replace(PROFILES["quick"], seeds=seeds)
+    runs = synthetic_runs({w: 0.9 for w in SFT_WINDOWS}, {w: 0.1 for w in SFT_WINDOWS}, seeds=seeds, n=500)
+    bimodal = {0: 0.0, 1: 1.0, 2: 0.98, 3: 0.01, 4: 1.0}
+    runs.loc[runs.window == HIGH_NOISE, "accuracy"] = runs.seed.map(bimodal)
+    metrics = pd.DataFrame([dict(window=w, seed=s, step=step, arithmetic_choice_acc=0.5, arithmetic_acc=0.1,
+                                 train_loss=1.0) for w in SFT_WINDOWS for s in seeds for step in (0, 100)])
+    layout = pd.DataFrame(dict(task=["arithmetic_choice", "arithmetic"], discriminative=[True, False],
+                               chance=[0.25, None], baseline=[0.509, 0.01]))
+    results = sft_windows.Results(runs, metrics, {}, pd.DataFrame(), pd.DataFrame(), cfg,
+                                  {"arithmetic_choice": {"accuracy": 0.3}, "arithmetic": {"accuracy": 0.0}}, layout)
+    figs = sft_windows.figures(results, Outputs("smoke"))
+    intervals = sft_windows.accuracy_intervals(runs)
+    for ax in figs[figure_names.SFT_WINDOWS].axes:
+        collections = [c for c in ax.collections if isinstance(c, LineCollection)]
+        assert len(collections) >= 2            # the means' intervals and the single seeds' intervals
+        ys = [seg[:, 1] for c in collections for seg in c.get_segments()]
+        ys += [np.asarray(line.get_ydata(), float) for line in ax.lines]
+        assert all(np.all((y >= 0) & (y <= 1)) for y in ys)
+    high_noise = intervals[(intervals.task == "arithmetic_choice") & (intervals.window == HIGH_NOISE)].iloc[0]
+    assert 0 < high_noise.low < high_noise.accuracy < high_noise.high < 1
+    # the drawn interval of that window is the seed bootstrap's
+    ax = figs[figure_names.SFT_WINDOWS].axes[0]
+    drawn = [seg[:, 1] for c in ax.collections if isinstance(c, LineCollection) for seg in c.get_segments()
+             if np.isclose(seg[0, 0], SFT_WINDOWS.index(HIGH_NOISE))]
+    assert any(np.allclose(sorted(y), [high_noise.low, high_noise.high]) for y in drawn)
+    import matplotlib.pyplot as plt
+    plt.close("all")
 
 
 def test_ranking_and_spearman():
@@ -272,7 +403,8 @@ def test_ranking_and_spearman():
 @needs_data("wikitext-2", "sst2")
 def test_sft_run_is_deterministic_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("MDLM_CACHE_DIR", str(tmp_path))
-    cfg = SFTConfig(**{**vars(SFT_PROFILES["smoke"]), "windows": (MID,), "seeds": (0,), "steps": 3})
+    smoke = PROFILES["smoke"]
+    cfg = replace(smoke, windows=(MID,), seeds=(0,), train=replace(smoke.train, steps=3))
     data = prepare_sft_data(cfg)
     base = base_model(cfg, data, progress=False)
     assert base.name.startswith("lm-[0,1]-s0-")     # notebook 03's uniform run, seed 0: always a pretrained base
@@ -298,13 +430,14 @@ def test_gsm8k_is_scored_on_the_number_after_the_marks():
     from mdlm_core.data.tasks import load_gsm8k
     train = load_gsm8k("train", limit=200)
     tokenizer = train_bpe_tokenizer([ex.prompt + " " + ex.answer for ex in train], vocab_size=1200)
-    cfg = SFTConfig(pretrain_profile="quick", tasks=("gsm8k",), gsm8k_train=40, gsm8k_eval=6, gsm8k_prompt_tokens=48,
-                    gsm8k_answer_tokens=80, eval_batch_size=4)
+    cfg = Config(base=LM_QUICK, tasks=("gsm8k",),
+                 task_specs=TaskSpecs(gsm8k=GSM8KSpec(train=40, eval=6, prompt_tokens=48, answer_tokens=80)),
+                 scoring=ScoringSpec(eval_batch_size=4))
     task = tokenize_task(cfg, "gsm8k", tokenizer)
     assert task.dropped["train"] + len(task.train_tokens) == 40 and len(task.eval_tokens) > 0
     assert all(target.replace("-", "").replace(".", "").isdigit() for target in task.eval_targets)
     model = tiny_model(vocab=tokenizer.get_vocab_size(), block=128)
-    score = score_task(model, task, cfg, tokenizer, eos_id(tokenizer))
+    score = score_task(model, task, cfg.scoring, tokenizer, eos_id(tokenizer))
     assert score["n"] == len(task.eval_tokens) and len(score["correct"]) == score["n"]
     # a random model writes no '#### <number>' line: its extracted answers are empty, never the raw text
     assert all(ex["answer"] == "" or ex["answer"].replace("-", "").replace(".", "").isdigit()
@@ -326,5 +459,77 @@ def test_window_difference_includes_the_test_set_uncertainty():
     # paired over the same examples, one flipped example in 100: s.e. 0.01, far below the unpaired 0.064
     assert np.all(diffs == pytest.approx(0.01)) and eval_se == pytest.approx(0.01) and unpaired > 0.06
     # the seeds agree exactly (s.e. 0): only the pooled-in test-set s.e. keeps the verdict honest
-    [claim] = [c for c in sft_claims(runs, SFT_PROFILES["quick"], correct) if c.claim.startswith("Discriminative")]
+    [claim] = [c for c in sft_claims(runs, PROFILES["quick"], correct) if c.claim.startswith("Discriminative")]
     assert claim.verdict in ("partly", "inconclusive") and claim.z < 2
+
+
+# Cache keys recorded with the code before the refactor (PYTHONPATH=/work/cachebuild): the base model is the same
+# run as notebook 03's, and the SFT runs and their scores keep their keys.
+OLD_KEYS = {
+    "smoke": {"base": "lm-[0,1]-s0-c5a304dc884a", "scoring": "2060bc010fe5",
+              "runs": {(STANDARD, 0): "sft-[0,1]-s0-918724e0388c", (MID, 0): "sft-[0.45,0.55]-s0-dfb0e52484b7"}},
+    "quick": {"base": "lm-[0,1]-s0-63ed3f4dfa93", "scoring": "46959927d6c2",
+              "runs": {(STANDARD, 0): "sft-[0,1]-s0-1171ed5f955f", (MID, 0): "sft-[0.45,0.55]-s0-86e33a23cc48",
+                       (HIGH_NOISE, 4): "sft-[0.5,1]-s4-97ee401af329"}},
+}
+
+
+@needs_data("wikitext-2", "sst2")
+@pytest.mark.parametrize("profile", ["smoke", "quick"])
+def test_cache_keys_are_those_of_before_the_refactor(profile, tmp_path, monkeypatch):
+    from mdlm_core import lm
+    monkeypatch.setenv("MDLM_CACHE_DIR", str(tmp_path))
+    cfg, old = PROFILES[profile], OLD_KEYS[profile]
+    data = prepare_sft_data(cfg)
+    base = f"lm-{cfg.base_window}-s{cfg.base_seed}-{config_hash(lm.run_config(cfg.base, data.lm, cfg.base_window, cfg.base_seed))}"
+    assert base == old["base"]
+    for (window, seed), name in old["runs"].items():
+        assert f"sft-{window}-s{seed}-{config_hash(sft_windows.run_key(cfg, data, window, seed, base))}" == name
+    assert config_hash(sft_windows.scoring_key(cfg, data)) == old["scoring"]
+
+
+@needs_data("wikitext-2", "sst2")
+def test_smoke_run_in_process_writes_every_table_figure_and_well_formed_claims(tmp_path, monkeypatch):
+    monkeypatch.setenv("MDLM_FIGURES_DIR", str(tmp_path / "figures"))
+    monkeypatch.setenv("MDLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MDLM_HEADLESS", "1")
+    out = Outputs("smoke")
+    cfg = PROFILES["smoke"]
+    results = sft_windows.run(cfg, out, progress=False)
+    tables = {p.stem for p in (out.directory / "data").glob("04_*.csv")}
+    assert tables == {"04_sft_data", "04_sft_runs", "04_sft_summary", "04_sft_training_curves", "04_timing"}
+    assert len(results.runs) == len(cfg.windows) * len(cfg.seeds) * len(cfg.tasks)
+    assert set(results.runs.base_model) == {OLD_KEYS["smoke"]["base"]} and set(results.base_scores) == set(cfg.tasks)
+    claims = sft_windows.claims(results)
+    assert claims and all(isinstance(c, Claim) and c.verdict for c in claims)
+    assert sum(c.claim.startswith("Gate") for c in claims) == len(cfg.tasks)
+    figs = sft_windows.figures(results, out)
+    assert set(figs) == {figure_names.SFT_WINDOWS, figure_names.SFT_TRAINING_CURVES}
+    assert len(figs[figure_names.SFT_WINDOWS].axes) == len(cfg.tasks)
+    for name in figs:
+        assert (out.directory / f"{name}.png").is_file()
+    sft_windows.explorer(results)
+    shown = sft_windows.answers_shown(results)
+    assert set(shown.window) == {cfg.windows[0], cfg.windows[-1]} and set(shown.seed) == {cfg.seeds[0]}
+    with pytest.raises(ValueError, match="two logged steps"):
+        sft_windows.sft_curves_explorer(results.metrics[results.metrics.step == 0])
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+@needs_data("wikitext-2", "sst2")
+def test_generative_curves_only_at_the_end_when_curve_generate_every_is_0(tmp_path, monkeypatch):
+    from mdlm_core.companion.profiles import apply_overrides
+
+    monkeypatch.setenv("MDLM_FIGURES_DIR", str(tmp_path / "figures"))
+    monkeypatch.setenv("MDLM_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = apply_overrides(PROFILES["smoke"], windows=("[0,1]",), seeds=(0,), **{"scoring.curve_generate_every": 0})
+    assert config_hash(sft_windows.key_fields(cfg)) != config_hash(sft_windows.key_fields(PROFILES["smoke"]))
+    metrics = sft_windows.run(cfg, Outputs("smoke"), progress=False).metrics
+    last = metrics.step == cfg.train.steps
+    for task in cfg.tasks:
+        column = metrics[f"{task}_acc"]
+        if task in sft_windows.DISCRIMINATIVE:
+            assert column.notna().all(), f"{task}: a discriminative curve is scored at every evaluation"
+        else:
+            assert column[~last].isna().all() and column[last].notna().all(), f"{task}: generated at the end only"

@@ -79,18 +79,19 @@ def test_learning_rate_schedule():
 
 
 def test_derive_config_reads_same_named_fields_and_applies_overrides():
-    from mdlm_core.experiments.parity_grokking import PARITY_PROFILES
-    from mdlm_core.experiments.u_curve import LM_PROFILES
-    lm = LM_PROFILES["smoke"]
-    cfg = derive_config(TrainConfig, lm, seed=3)
+    from mdlm_core.lm import LM_SMOKE
+    from mdlm_core.parity import MLP_QUICK
+    train = LM_SMOKE.train
+    cfg = derive_config(TrainConfig, train, seed=3)
     assert (cfg.steps, cfg.lr, cfg.warmup_steps, cfg.weight_decay, cfg.eval_every, cfg.seed) == \
-        (lm.steps, lm.lr, lm.warmup_steps, lm.weight_decay, lm.eval_every, 3)
-    assert cfg.schedule == "cosine" and cfg.min_lr_ratio == TrainConfig.min_lr_ratio   # absent in lm: default
-    model = lm.model_config(vocab_size=77)
+        (train.steps, train.lr, train.warmup_steps, train.weight_decay, train.eval_every, 3)
+    assert cfg.schedule == "cosine" and cfg.min_lr_ratio == TrainConfig.min_lr_ratio   # absent in the spec: default
+    assert LM_SMOKE.train_config(seed=3) == cfg
+    model = LM_SMOKE.model_config(vocab_size=77)
     assert (model.vocab_size, model.block_size, model.n_layer, model.n_embd, model.dropout) == \
-        (77, lm.seq_len, lm.n_layer, lm.n_embd, lm.dropout)
-    parity = PARITY_PROFILES["quick"].train_config(steps=7)
-    assert (parity.steps, parity.schedule, parity.grad_clip) == (7, "constant", PARITY_PROFILES["quick"].grad_clip)
+        (77, LM_SMOKE.data.seq_len, LM_SMOKE.model.n_layer, LM_SMOKE.model.n_embd, LM_SMOKE.model.dropout)
+    parity = MLP_QUICK.train_config(steps=7)
+    assert (parity.steps, parity.schedule, parity.grad_clip) == (7, "constant", MLP_QUICK.train.grad_clip)
     with pytest.raises(TypeError, match="two dataclasses"):
         derive_config(TrainConfig, {"steps": 3})
 

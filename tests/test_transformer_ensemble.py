@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from mdlm_core.ensemble import Ensemble
-from mdlm_core.experiments.parity_grokking import (MD, SUPERVISED, ParityMember, ParityObjective, PARITY_PROFILES,
-                                                  parity_data_for, seeded_model)
+from mdlm_core.experiments.parity_grokking import PROFILES
+from mdlm_core.parity import MD, SUPERVISED, ParityMember, ParityObjective, seeded_model
 from mdlm_core.mask_ratio import MaskRatio
 from mdlm_core.model import DiffusionTransformer, ModelConfig
 from mdlm_core.training import TrainConfig, train
@@ -76,9 +76,9 @@ def test_member_training_equals_a_solo_run_in_float64():
 
 def test_parity_objective_sees_the_same_losses_as_the_vmap_ensemble():
     """notebook 02's objective (float64 loss, MD and supervised members) through either ensemble."""
-    cfg = dataclasses.replace(PARITY_PROFILES["smoke"], batch_size=8)
+    cfg = PROFILES["smoke"].transformer
     members = [ParityMember(SUPERVISED, 0), ParityMember(MD, 1, MaskRatio.fixed(0.3))]
-    objective = ParityObjective(members, [parity_data_for(cfg, m.seed) for m in members], cfg.batch_size)
+    objective = ParityObjective(members, [cfg.data.for_seed(m.seed) for m in members], batch_size=8)
     batch = objective.draw_batch(step=3)
     batched, _ = objective.member_losses(TransformerEnsemble.from_seeds(cfg.model_config(), [0, 1]), batch)
     vmapped, _ = objective.member_losses(Ensemble([seeded_model(cfg.model_config(), s) for s in (0, 1)]), batch)

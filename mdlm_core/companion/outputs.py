@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
+from ..io import PARTIAL, atomic_path, cache_dir, cache_root, remove_partials, write_text  # noqa: F401 (re-exported)
 from .profiles import DEFAULT_PROFILE, resolve_profile
-from .verdicts import Claim
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+from .verdicts import Claim, apply_fdr_by_notebook
 
 
 def project_root() -> Path:
@@ -47,46 +43,6 @@ def figures_dir(profile: str | None = None) -> Path:
     return path
 
 
-def cache_dir(*parts: str) -> Path:
-    """Run caches, checkpoints and tokenizers: ``$MDLM_CACHE_DIR`` or ``build/cache`` (gitignored)."""
-    path = Path(os.environ.get("MDLM_CACHE_DIR", project_root() / "build" / "cache")).joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-PARTIAL = ".partial-"  # marks temporaries; a hard kill (SIGKILL) can leave one behind, never a final name
-
-
-def remove_partials(folder: str | os.PathLike) -> int:
-    """Delete temporaries left by killed writers below ``folder``; returns how many were removed."""
-    stale = [p for p in Path(folder).rglob(f".*{PARTIAL}*") if p.is_file()]
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return len(stale)
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it over ``path``, else delete it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{PARTIAL}", suffix=path.suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return Path(path)
-
-
 def save_figure(fig, name: str, profile: str | None = None) -> list[Path]:
     """Save ``fig`` as ``<figures>/<name>.png`` and ``.pdf``, atomically; returns both paths."""
     out = []
@@ -108,18 +64,28 @@ def save_table(df, name: str, profile: str | None = None) -> Path:
     return path
 
 
-CLAIM_COLUMNS = ["claim", "kind", "verdict", "paper", "ours", "test", "statistic", "p_value", "z", "n_seeds",
-                 "figure", "notes"]
+CLAIM_COLUMNS = ["claim", "kind", "verdict", "paper", "ours", "test", "statistic", "p_value", "p_opposite", "q_value",
+                 "z", "n_seeds", "mde", "gate", "figure", "notes"]
 
 
 def save_claims(notebook: str, claims: Sequence[Claim], profile: str | None = None):
-    """Write the claims to ``<figures>/claims/<notebook>.json`` and return them as a DataFrame."""
+    """Write the claims to ``<figures>/claims/<notebook>.json``, then apply the report-wide false-discovery rate
+    (``verdicts.apply_fdr``) over every notebook's claims file of the profile, rewriting atomically each file whose
+    q-values or verdicts it changed, so all files agree after any notebook run. Returns this notebook's final
+    claims as a DataFrame."""
     import pandas as pd
 
     profile = resolve_profile(profile)
-    rows = [{**c.to_dict(), "profile": profile, "notebook": notebook} for c in claims]
-    write_text(figures_dir(profile) / "claims" / f"{notebook}.json", json.dumps(rows, indent=2) + "\n")
-    return pd.DataFrame(rows)[CLAIM_COLUMNS]
+    folder = figures_dir(profile) / "claims"
+    saved = {path.stem: path.read_text() for path in sorted(folder.glob("*.json"))}
+    by_notebook = {name: json.loads(text) for name, text in saved.items() if name != notebook}
+    by_notebook[notebook] = [{**c.to_dict(), "profile": profile, "notebook": notebook} for c in claims]
+    final = apply_fdr_by_notebook(by_notebook)
+    for name, rows in final.items():
+        text = json.dumps(rows, indent=2) + "\n"
+        if saved.get(name) != text or name == notebook:
+            write_text(folder / f"{name}.json", text)
+    return pd.DataFrame(final[notebook]).reindex(columns=CLAIM_COLUMNS)
 
 
 class Outputs:
@@ -138,6 +104,17 @@ class Outputs:
 
     def table(self, df, name: str) -> Path:
         return save_table(df, name, self.profile)
+
+    def read_table(self, name: str, written_by: str = "its notebook"):
+        """A table another experiment wrote under the same profile (an input named in a ``Config``), or a clear
+        error saying which notebook to run first; never a table of another profile."""
+        import pandas as pd
+
+        path = figures_dir(self.profile) / "data" / f"{name}.csv"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run {written_by} under profile {self.profile!r} first "
+                                    f"(./reproduce.sh --profile {self.profile} --only {written_by[:2]})")
+        return pd.read_csv(path)
 
     def claims(self, notebook: str, claims: Sequence[Claim]):
         return save_claims(notebook, claims, self.profile)

@@ -62,13 +62,54 @@ def discover(root: Path) -> list[Notebook]:
     return found
 
 
-def input_hash(notebook: Notebook, profile: str) -> str:
-    """What a notebook's results depend on: its source, the package's sources and the profile."""
+def input_hash(notebook: Notebook, profile: str, parameters: dict | None = None) -> str:
+    """What a notebook's results depend on: its source, the package's sources, the profile and any ``--set``."""
     digest = hashlib.sha256(profile.encode())
+    if parameters:
+        digest.update(repr(sorted(parameters.items())).encode())
     for path in [notebook.source, *sorted(PACKAGE_DIR.rglob("*.py"))]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def notebook_parameters(notebook: Notebook) -> list[str]:
+    """The names assigned in a notebook's cell tagged ``parameters`` (what ``--set NN.name=value`` may set)."""
+    import ast
+
+    text = notebook.source.read_text()
+    match = re.search(r'^# %% tags=\["parameters"\]\n(.*?)(?=^# %%)', text, re.S | re.M)
+    if not match:
+        return []
+    return [t.id for node in ast.parse(match.group(1)).body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)]
+
+
+def parse_settings(settings: list[str] | None, notebooks: list[Notebook]) -> dict[str, dict]:
+    """``["03.steps=200", "03.seeds=[0]"]`` -> {"03": {"steps": 200, "seeds": [0]}}; values are Python literals
+    (a bare word is a string). An unknown notebook or parameter is an error that lists the choices."""
+    import ast
+
+    by_number = {nb.number: nb for nb in notebooks}
+    out: dict[str, dict] = {}
+    for item in settings or []:
+        key, sep, raw = item.partition("=")
+        number, dot, name = key.partition(".")
+        number = number.zfill(2)
+        if not (sep and dot and name):
+            raise SystemExit(f"--set {item!r}: write NN.name=value, e.g. --set 03.steps=200")
+        if number not in by_number:
+            raise SystemExit(f"--set {item!r}: no notebook {number} among {', '.join(sorted(by_number))}")
+        known = notebook_parameters(by_number[number])
+        if name not in known:
+            raise SystemExit(f"--set {item!r}: notebook {by_number[number].name} has no parameter {name!r}; "
+                             f"its parameters are {', '.join(known)}")
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out.setdefault(number, {})[name] = value
+    return out
 
 
 def _select(notebooks: list[Notebook], only: list[str] | None) -> list[Notebook]:
@@ -113,6 +154,11 @@ def _kernel_manager_class():
             # IPC sockets are files named <ip>-<port>: a private folder per kernel keeps two runners started in
             # the same directory (e.g. two notebooks at once) from connecting to each other's kernel
             self.ip = str(Path(tempfile.mkdtemp(prefix="mdlm-kernel-")) / "ipc")
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart)
+            if not restart:   # the private socket folder goes with the kernel
+                shutil.rmtree(Path(self.ip).parent, ignore_errors=True)
 
         def format_kernel_cmd(self, extra_arguments=None):
             cmd = super().format_kernel_cmd(extra_arguments)
@@ -161,8 +207,9 @@ def recover_staging(base: Path) -> list[str]:
     return done
 
 
-def run_notebook(notebook: Notebook, root: Path, profile: str, force: bool) -> str:
-    """Execute one notebook unless its stamp is current; returns 'ran' or 'skipped'."""
+def run_notebook(notebook: Notebook, root: Path, profile: str, force: bool, parameters: dict | None = None) -> str:
+    """Execute one notebook unless its stamp is current; returns 'ran' or 'skipped'. ``parameters`` (from
+    ``--set``) go to papermill beside the profile."""
     import jupytext
     import nbformat
     import papermill as pm
@@ -170,7 +217,7 @@ def run_notebook(notebook: Notebook, root: Path, profile: str, force: bool) -> s
     executed_dir = root / "build" / "executed" / profile
     output = executed_dir / f"{notebook.name}.ipynb"
     stamp = executed_dir / f"{notebook.name}.stamp"
-    digest = input_hash(notebook, profile)
+    digest = input_hash(notebook, profile, parameters)
     if not force and output.exists() and stamp.exists() and stamp.read_text().strip() == digest:
         return "skipped"
     stamp.unlink(missing_ok=True)
@@ -184,7 +231,7 @@ def run_notebook(notebook: Notebook, root: Path, profile: str, force: bool) -> s
     os.environ[FIGURES_ENV] = str(staging)  # the kernel inherits it: this notebook writes into its staging folder
     try:
         # the notebooks' own printouts (one line per training run) stream through, indented
-        pm.execute_notebook(str(converted), str(output), parameters={"profile": profile}, kernel_name="python3",
+        pm.execute_notebook(str(converted), str(output), parameters={"profile": profile, **(parameters or {})}, kernel_name="python3",
                             cwd=str(notebook.source.parent), progress_bar=False,
                             stdout_file=_Indented(sys.stdout), stderr_file=None,
                             kernel_manager_class=_kernel_manager_class())
@@ -211,7 +258,9 @@ def _check_device(profile: str, allow_cpu: bool) -> None:
 
     if not torch.cuda.is_available():
         raise SystemExit("reproduce: --profile paper trains the papers' ~50M-parameter models and needs a GPU; "
-                         "no CUDA device is visible. Pass --allow-cpu to run it on this CPU anyway (days), "
+                         "no CUDA device is visible. Pass --allow-cpu to run it on this CPU anyway (months: notebook 03 alone trains "
+                         "36 runs of a 50M-parameter model, about a year on 2 cores; shrink it with --set, e.g. "
+                         "--set 03.steps=2 --set 03.seeds=[0]), "
                          "or use --profile quick (the CPU default).")
 
 
@@ -234,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-fetch-data", dest="fetch_data", action="store_false",
                         help="never download a missing data set (default: download and verify it; see README 'Data')")
     parser.add_argument("--fetch-data", dest="fetch_data", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--set", action="append", metavar="NN.name=value", dest="settings",
+                        help="set a notebook parameter, e.g. --set 03.steps=200 --set 03.seeds=[0] (repeatable)")
     parser.add_argument("--allow-cpu", action="store_true", help="let --profile paper run without a GPU")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -251,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = _select(discover(root), args.only)
     except FileNotFoundError as err:
         raise SystemExit(f"reproduce: {err}. Run ./reproduce.sh from the checkout (or pass --root CHECKOUT).") from None
+    settings = parse_settings(args.settings, discover(root))
     _check_device(profile, args.allow_cpu)
     for note in recover_staging(figures_base()):
         print(f"reproduce: {note} (left by an interrupted run)", flush=True)
@@ -258,17 +310,20 @@ def main(argv: list[str] | None = None) -> int:
     if removed:
         print(f"reproduce: removed {removed} partial file(s) left by an interrupted run", flush=True)
     print(f"reproduce: profile={profile}, {len(notebooks)} notebook(s)", flush=True)
+    if settings:
+        print(f"reproduce: --set {settings}: these notebooks' figures and claims are of an edited profile "
+              "(the README's claims block is left alone)", flush=True)
     start = time.perf_counter()
     for i, nb in enumerate(notebooks, 1):
         t0 = time.perf_counter()
         print(f"[{i}/{len(notebooks)}] {nb.source.relative_to(root)} ...", end=" ", flush=True)
         signal.signal(signal.SIGINT, partial(_interrupted, nb, root))
-        status = run_notebook(nb, root, profile, args.force)
+        status = run_notebook(nb, root, profile, args.force, settings.get(nb.number))
         print(f"{status} ({time.perf_counter() - t0:.1f} s)", flush=True)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     claims = load_claims(profile)
     report = build_report(profile, claims=claims)
-    if profile == DEFAULT_PROFILE and not args.only:
+    if profile == DEFAULT_PROFILE and not args.only and not settings:
         update_readme(root / "README.md", claims)  # the README shows the quick-profile claims
     print(f"reproduce: done in {time.perf_counter() - start:.1f} s; executed notebooks in "
           f"build/executed/{profile}/; claims report {report.relative_to(root) if report.is_relative_to(root) else report}",

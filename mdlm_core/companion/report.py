@@ -3,11 +3,14 @@
 Each notebook ends with ``save_claims``, which writes ``<figures>/claims/NN_name.json``. This module
 reads those files (never anything written by hand) and renders
 
-* ``<figures>/REPORT.md``: one table per notebook (claim, paper, ours, profile, verdict, figure link) and
-  a verdict tally;
+* ``<figures>/REPORT.md``: one table per notebook (claim, paper, ours, test with p, q and the minimum
+  detectable effect, verdict, figure link) and a verdict tally;
 * ``<figures>/REPORT.html``: the same with the figures embedded, rendered by nbconvert from a notebook
   with no input cells.
 
+Loading the claims applies the report-wide false-discovery rate (``verdicts.apply_fdr`` over every
+notebook's claims of the profile), so the q-values and verdicts shown are final. Claims files written
+before the one-sided rules still load (the fields they lack read as None) and keep their verdicts.
 Both are written atomically. ``python -m mdlm_core.companion.report --profile quick`` rebuilds them.
 """
 
@@ -16,12 +19,14 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 from collections import Counter
+from dataclasses import fields
 from pathlib import Path
 
 from .outputs import figures_dir, write_text
 from .profiles import resolve_profile
-from .verdicts import DERIVED, EXPERIMENT, KINDS, VERDICTS
+from .verdicts import DERIVED, EXPERIMENT, KINDS, VERDICTS, Claim, apply_fdr_by_notebook
 
 VERDICT_MARK = {"reproduced": "✅ reproduced", "partly": "🟡 partly", "not reproduced": "❌ not reproduced",
                 "inconclusive": "⚪ inconclusive", "derived": "📐 derived", "checked": "☑️ checked",
@@ -30,8 +35,12 @@ KIND_TITLE = {EXPERIMENT: "experiment claims (trained runs, judged by a pre-decl
               DERIVED: "derived claims (identities and implementation checks, not reproductions)"}
 
 
+CLAIM_FIELDS = [f.name for f in fields(Claim)]
+
+
 def load_claims(profile: str | None = None) -> dict[str, list[dict]]:
-    """Claims per notebook, in notebook order: {'01_signal_curve': [row, ...], ...}."""
+    """Claims per notebook, in notebook order: {'01_signal_curve': [row, ...], ...}, with the report-wide FDR
+    applied and every ``Claim`` field present (None where an older file lacks it)."""
     claims_dir = figures_dir(profile) / "claims"
     out = {}
     for path in sorted(claims_dir.glob("*.json")):
@@ -42,35 +51,63 @@ def load_claims(profile: str | None = None) -> dict[str, list[dict]]:
                 raise ValueError(f"{path}: claim {row.get('claim')!r} has kind {kind!r} and verdict {row.get('verdict')!r}; "
                                  f"kinds are {KINDS} with verdicts {VERDICTS}. Re-run its notebook to rewrite the claims.")
         out[path.stem] = rows
-    return out
+    return {name: [{key: row.get(key) for key in CLAIM_FIELDS} | row for row in rows]
+            for name, rows in apply_fdr_by_notebook(out).items()}
 
 
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def gate_failed(row: dict) -> bool:
+    return row.get("gate_passed") is False
+
+
+def verdict_cell(row: dict) -> str:
+    """The verdict as it reads, "⚪ inconclusive (gate: ...)" where the claim's gate failed."""
+    return VERDICT_MARK[row["verdict"]] + (f" (gate: {_cell(row.get('gate') or 'failed')})" if gate_failed(row) else "")
+
+
 def tally_by_kind(claims: dict[str, list[dict]]) -> list[str]:
-    """One line per kind: how many claims of that kind got each verdict."""
-    tally = Counter((row["kind"], row["verdict"]) for rows in claims.values() for row in rows)
+    """One line per kind: how many claims of that kind got each verdict (and how many inconclusive by a gate)."""
+    rows = [row for rows in claims.values() for row in rows]
+    tally = Counter((row["kind"], row["verdict"]) for row in rows)
     lines = []
     for kind in (EXPERIMENT, DERIVED):
         total = sum(n for (k, _), n in tally.items() if k == kind)
         counts = ", ".join(f"{VERDICT_MARK[v]}: {tally.get((kind, v), 0)}" for v in VERDICTS[kind])
-        lines.append(f"- **{total} {KIND_TITLE[kind]}**: {counts}")
+        gated = sum(1 for row in rows if row["kind"] == kind and gate_failed(row))
+        lines.append(f"- **{total} {KIND_TITLE[kind]}**: {counts}" + (f" ({gated} of them by a failed gate)" if gated
+                                                                        else ""))
     return lines
+
+
+def _number(name: str, value, spec: str) -> list[str]:
+    return [] if value is None or not math.isfinite(value) else [f"{name} = {value:{spec}}"]
+
+
+def _numbers(row: dict) -> list[str]:
+    """statistic, p (one-sided, the paper's direction), p against, q, z, seeds and MDE, where present."""
+    mde = _number("MDE", row.get("mde"), ".3g")
+    if not mde and row.get("p_convention") is not None and row.get("n_seeds"):
+        mde = ["MDE: none at this n"]
+    return ([row["statistic"]] + _number("p", row.get("p_value"), ".3g") + _number("p against", row.get("p_opposite"),
+            ".3g") + _number("q", row.get("q_value"), ".3g") + _number("z", row.get("z"), ".2f")
+            + [f"{row['n_seeds']} seeds"] + mde)
 
 
 def _test_cell(row: dict) -> str:
     if row["kind"] != EXPERIMENT:
         return ""
-    numbers = [row["statistic"]] + ([f"p = {row['p_value']:.3g}"] if row.get("p_value") is not None else []) \
-        + ([f"z = {row['z']:.2f}"] if row.get("z") is not None else []) + [f"{row['n_seeds']} seeds"]
-    return f"{_cell(row['test'])} ({_cell('; '.join(numbers))})"
+    gate = f"; gate held: {row['gate']}" if row.get("gate") and row.get("gate_passed") else ""
+    return f"{_cell(row['test'])} ({_cell('; '.join(_numbers(row)))}){_cell(gate)}"
 
 
 def render_markdown(claims: dict[str, list[dict]], profile: str) -> str:
     lines = [f"# Claims report (profile `{profile}`)", "",
              "Generated by `mdlm_core.companion.report` from the notebooks' saved claims (`claims/*.json`); do not edit by hand.",
+             "p is one-sided in the paper's direction, q its Benjamini-Hochberg q-value over every experiment claim of "
+             "the report, MDE the effect each test detects with 80% power (rules: `mdlm_core/companion/verdicts.py`).",
              "", *tally_by_kind(claims), ""]
     for notebook, rows in claims.items():
         lines += [f"## {notebook}", "", "| claim | kind | paper | ours | test | verdict | figure |",
@@ -79,7 +116,7 @@ def render_markdown(claims: dict[str, list[dict]], profile: str) -> str:
             figure = f"[{row['figure']}]({row['figure']}.png)" if row.get("figure") else ""
             notes = f" ({_cell(row['notes'])})" if row.get("notes") else ""
             lines.append(f"| {_cell(row['claim'])} | {row['kind']} | {_cell(row['paper'])} | {_cell(row['ours'])}{notes} | "
-                         f"{_test_cell(row)} | {VERDICT_MARK[row['verdict']]} | {figure} |")
+                         f"{_test_cell(row)} | {verdict_cell(row)} | {figure} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -118,10 +155,13 @@ def render_readme_table(claims: dict[str, list[dict]]) -> str:
         for notebook, rows in claims.items():
             for row in rows:
                 if row["kind"] == kind:
-                    test = f" — {_cell(row['statistic'])}" + (f", p = {row['p_value']:.3g}" if row.get("p_value") is not None
-                                                               else "") + f", {row['n_seeds']} seeds" if kind == EXPERIMENT else ""
+                    test = ""
+                    if kind == EXPERIMENT:
+                        numbers = ([row["statistic"]] + _number("p", row.get("p_value"), ".3g")
+                                   + _number("q", row.get("q_value"), ".3g") + [f"{row['n_seeds']} seeds"])
+                        test = " — " + _cell(", ".join(numbers))
                     lines.append(f"| {notebook[:2]} | {_cell(row['claim'])} | {_cell(row['paper'])} | "
-                                 f"{_cell(row['ours'])}{test} | {VERDICT_MARK[row['verdict']]} |")
+                                 f"{_cell(row['ours'])}{test} | {verdict_cell(row)} |")
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -139,10 +179,11 @@ def update_readme(readme: Path, claims: dict[str, list[dict]]) -> bool:
 
 def build_report(profile: str | None = None, html: bool = True,
                  claims: dict[str, list[dict]] | None = None) -> Path:
-    """Write REPORT.md (and REPORT.html) for ``profile``; ``claims`` defaults to ``load_claims(profile)``."""
+    """Write REPORT.md (and REPORT.html) for ``profile``; ``claims`` defaults to ``load_claims(profile)``; either way
+    the report-wide FDR is applied over them."""
     profile = resolve_profile(profile)
     folder = figures_dir(profile)
-    claims = load_claims(profile) if claims is None else claims
+    claims = load_claims(profile) if claims is None else apply_fdr_by_notebook(claims)
     markdown = render_markdown(claims, profile)
     path = write_text(folder / "REPORT.md", markdown)
     if html:

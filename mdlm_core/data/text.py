@@ -32,7 +32,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..companion.outputs import atomic_path, cache_dir
+from ..io import atomic_path, cache_dir
 from .registry import DATA_ENV, FETCH_COMMAND, DataFetchError, data_dirs, locate, sha256_file
 
 WIKITEXT2_DIRNAME = "wikitext-2"

@@ -4,9 +4,11 @@ The paper fine-tunes LLaDA-8B with the SFT mask ratio t restricted to a window a
 the mid window [0.45, 0.55] is best on discriminative benchmarks (MMLU, GPQA), while high-noise windows
 such as [0.5, 1] are best on generative maths (GSM8K). Here, at a scale two CPU cores can train:
 
-* the **base model** is notebook 03's pretrained MD language model (its ``uniform`` run, seed 0, of the
-  same profile), loaded from the run cache or trained on the spot through the same code (``experiments.u_curve``);
-  pretraining uses the standard U[0, 1]; the windows apply to SFT only. There is no random-init path;
+* the **base model** is notebook 03's pretrained MD language model: ``Config.base`` names its LM spec (in each
+  profile the named spec of ``mdlm_core.lm`` that notebook 03's profile trains, ``LM_SMOKE`` / ``LM_QUICK`` /
+  ``LM_PAPER``), and its ``uniform`` run, seed 0, is loaded from the run cache or trained there through the same
+  code (``lm.train_lm_model``); pretraining uses the standard U[0, 1]; the windows apply to SFT only. There is no
+  random-init path;
 * every (window, seed) is **one multi-task SFT run** from that base, as the paper fine-tunes one model
   and scores it on several benchmarks. Each step draws one batch per task (each task with its own
   sequence layout) and minimises the mean of the tasks' ``sft_loss`` (prompt never masked, answer
@@ -22,7 +24,13 @@ such as [0.5, 1] are best on generative maths (GSM8K). Here, at a scale two CPU 
 
 Before any window verdict a gate asks whether SFT learned each task at all (``verdicts.above_baseline_gate``
 against the best constant choice / the commonest answer); the base model is scored by the same scorers, so
-what SFT added is on the same scale; the crossover is ``verdicts.crossover_test``.
+what SFT added is on the same scale; the crossover is ``verdicts.crossover_test`` and the generative ranking Page's
+L test (``verdicts.page_trend_test``, seeds as blocks). No minimum effects: the claims are directional
+(``MIN_EFFECT_PAIRWISE``, ``MIN_EFFECT_RANKING``).
+
+The config is nested: ``base`` (the LM spec), ``tasks`` (the tasks run) with ``task_specs`` (every task's
+``TaskSpec``: sizes, layout, its own options), ``scoring``, ``train``. ``run(cfg, out)`` does every run and writes
+every table; ``claims``, ``figures`` and ``explorer`` read its ``Results``.
 
 The id of ``<pad>`` serves as EOS: the pretraining text never contains it, so it is free to mean
 "the answer ended", and everything after the first EOS of a generated answer is dropped.
@@ -33,7 +41,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -41,9 +50,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .u_curve import LM_PROFILES, UNIFORM, LMConfig, LMData, prepare_lm_data, train_lm_model
+from ..lm import LM_PAPER, LM_QUICK, LM_SMOKE, UNIFORM, LMData, LMSpec, prepare_lm_data, spec_name, train_lm_model
 from ..mask_ratio import MaskRatio
-from ..model import DiffusionTransformer
+from ..model import DiffusionTransformer, bf16_autocast
 from ..samplers import generate
 from ..schedules import size_schedule
 from ..sft import answer_elbo_mc, answer_masks, pack_sft_examples, sft_loss, strip_after_eos
@@ -51,10 +60,12 @@ from ..data.tasks import (SST2_LABELS, SFTExample, arithmetic_choices, exact_mat
                           load_sst2, make_arithmetic, make_next_word_choice, most_common_answer_accuracy)
 from ..data.text import PAD_TOKEN, decode_stream, load_wikitext2
 from ..companion import figure_names
-from ..companion.verdicts import (Claim, TestResult, above_baseline_gate, crossover_test, gated, paired_difference_test,
-                                 rank_agreement_test)
+from ..companion.verdicts import (Claim, Gate, TestResult, above_baseline_gate, crossover_test, gated,
+                                 page_trend_test, paired_difference_test)
 from ..training import (TrainConfig, cached_evaluation, derive_config, grid_workers, resolve_device, run_grid,
                         train_cached)
+
+NOTEBOOK = "04_sft_windows"
 
 # The paper's SFT windows (Tables 2 and 3), in the order it lists them.
 SFT_WINDOWS = ("[0,1]", "[0.45,0.55]", "[0.2,1]", "[0.3,1]", "[0.5,1]")   # MaskRatio labels
@@ -67,147 +78,241 @@ SCORED_ON = {"arithmetic_choice": "arithmetic"}
 # The paper's numbers (LLaDA-8B SFT): discriminative (Table 2) and GSM8K (Table 3).
 PAPER_DISCRIMINATIVE = {"MMLU": {STANDARD: 0.659, MID: 0.669}, "GPQA": {STANDARD: 0.344, MID: 0.402}}
 PAPER_GSM8K = {HIGH_NOISE: 0.785, "[0.3,1]": 0.774, STANDARD: 0.768, "[0.2,1]": 0.762, MID: 0.738}
+# The ranking claim's predicted order, increasing (Page's L test): GSM8K's, worst window first.
+PAPER_GSM8K_ORDER = tuple(sorted(PAPER_GSM8K, key=PAPER_GSM8K.get))
+
+# Minimum effects (companion.verdicts), declared before any re-render: none; every claim of this notebook is
+# directional. The paper's gaps are accuracy points of LLaDA-8B on MMLU, GPQA and GSM8K (+0.010, +0.058; +0.017,
+# +0.030), benchmarks with their own chance levels and ceilings: an accuracy gap does not carry over to addition
+# on a 0.35M-parameter character model, nor does a relative one (the same gap means one thing near chance and
+# another near a ceiling). The ranking's effect is a rank correlation, and the paper gives an order, not a size.
+MIN_EFFECT_PAIRWISE = None     # accuracy points, the pairwise window claims and both halves of the crossover
+MIN_EFFECT_RANKING = None      # mean Spearman rho of a seed's ranking with GSM8K's (page_trend_test)
 
 
 @dataclass(frozen=True)
-class SFTConfig:
-    # the base model: notebook 03's run (LM_PROFILES[pretrain_profile], window, seed), loaded from the run
-    # cache (or trained there through notebook 03's code); there is no random-initialisation path
-    pretrain_profile: str = "quick"
-    pretrain_window: str = UNIFORM
-    pretrain_seed: int = 0
-    # the crossover pairs the first discriminative and the first generative task
-    tasks: tuple[str, ...] = ("arithmetic_choice", "arithmetic")
-    # next-word choice: train on the true next word after contexts from the train split, score on items from the
-    # test split (data.tasks.make_next_word_choice: the true word vs same-length distractors, chance 1 / choices)
-    next_word_train: int = 20_000
-    next_word_eval: int = 1_000
-    next_word_choices: int = 4
-    next_word_chars: tuple[int, int] = (4, 9)   # letters in the answer word (and in every distractor)
-    next_word_context_chars: int = 400          # characters of context before the word (then left-truncated in tokens)
-    next_word_prompt_tokens: int = 96
-    next_word_answer_tokens: int = 8            # the word + EOS padding
-    # SST-2: train on a seeded subset of the train phrases, score on the dev sentences
-    sst2_train: int | None = 20_000
-    sst2_eval: int | None = None             # None: all 872 dev sentences
-    sst2_prompt_tokens: int = 40             # prompts left-padded / left-truncated (the question is at the end)
-    sst2_answer_tokens: int = 4              # label + EOS padding
-    sst2_labels: tuple[str, str] = SST2_LABELS   # answers for GLUE labels 0 / 1
-    # arithmetic: seeded disjoint train / test problems
-    arithmetic_digits: int = 3
-    arithmetic_ops: tuple[str, ...] = ("+",)
-    arithmetic_spaced: bool = True           # digits as separate words (for BPE); a character tokenizer needs no spaces
-    arithmetic_train: int = 20_000
-    arithmetic_eval: int = 500
-    arithmetic_prompt_tokens: int = 16       # must hold every prompt (an operand is never truncated)
-    arithmetic_answer_tokens: int = 6        # digits + EOS padding
-    arithmetic_choices: int = 4              # arithmetic_choice: the result and 3 one-digit variants (chance 1/4)
-    # GSM8K (paper profile): examples whose solution does not fit are dropped (the count is reported)
-    gsm8k_train: int | None = None
-    gsm8k_eval: int | None = None
-    gsm8k_prompt_tokens: int = 128
-    gsm8k_answer_tokens: int = 128
-    # discriminative scoring: Monte Carlo ELBO of each candidate answer (sft.answer_elbo_mc), common draws
-    score_draws: int = 8                    # draws per example for the final scores
-    curve_draws: int = 2                    # ... and for the training-curve scores
-    score_seed: int = 4321                  # the masks' own generator (same for every candidate, run and window)
-    # generation for generative tasks: one token per round by default (K = answer length)
+class TaskSpec:
+    """One task's data and fixed layout ``[prompt (prompt_tokens) | answer (answer_tokens)]``."""
+    train: int | None = 20_000          # SFT examples (None: all)
+    eval: int | None = 500              # scored examples (None: all)
+    prompt_tokens: int = 16             # prompts are left-padded / left-truncated to this many tokens
+    answer_tokens: int = 6              # the answer + EOS padding
+    batch_size: int | None = None       # rows per SFT step (None: the SFT batch size)
+
+
+@dataclass(frozen=True)
+class NextWordSpec(TaskSpec):
+    """Next-word choice: train on the true next word after contexts from the train split, score on items from the
+    test split (data.tasks.make_next_word_choice: the true word vs same-length distractors, chance 1 / choices)."""
+    train: int | None = 20_000
+    eval: int | None = 1_000
+    prompt_tokens: int = 96
+    answer_tokens: int = 8              # the word + EOS padding
+    choices: int = 4
+    chars: tuple[int, int] = (4, 9)     # letters in the answer word (and in every distractor)
+    context_chars: int = 400            # characters of context before the word (then left-truncated in tokens)
+
+
+@dataclass(frozen=True)
+class SST2Spec(TaskSpec):
+    """SST-2: train on a seeded subset of the train phrases, score on the dev sentences."""
+    train: int | None = 20_000
+    eval: int | None = None             # None: all 872 dev sentences
+    prompt_tokens: int = 40             # left-padded / left-truncated (the question is at the end)
+    answer_tokens: int = 4              # label + EOS padding
+    labels: tuple[str, str] = SST2_LABELS   # answers for GLUE labels 0 / 1
+
+
+@dataclass(frozen=True)
+class ArithmeticSpec(TaskSpec):
+    """Arithmetic: seeded disjoint train / test problems; arithmetic_choice scores the same test problems."""
+    train: int | None = 20_000
+    eval: int | None = 500
+    prompt_tokens: int = 16             # must hold every prompt (an operand is never truncated)
+    answer_tokens: int = 6              # digits + EOS padding
+    digits: int = 3
+    ops: tuple[str, ...] = ("+",)
+    spaced: bool = True                 # digits as separate words (for BPE); a character tokenizer needs no spaces
+    choices: int = 4                    # arithmetic_choice: the result and 3 one-digit variants (chance 1/4)
+
+
+@dataclass(frozen=True)
+class GSM8KSpec(TaskSpec):
+    """GSM8K (paper profile): examples whose solution does not fit are dropped (the count is reported)."""
+    train: int | None = None
+    eval: int | None = None
+    prompt_tokens: int = 128
+    answer_tokens: int = 128
+
+
+@dataclass(frozen=True)
+class TaskSpecs(Mapping):
+    """Task name -> its spec, for every task with data of its own (a frozen mapping: the config stays hashable;
+    ``task_specs.arithmetic.digits`` is an override's dotted path). A task in ``SCORED_ON`` has no spec of its own:
+    ``Config.spec`` gives the one it is scored on."""
+    next_word: NextWordSpec = NextWordSpec()
+    sst2: SST2Spec = SST2Spec()
+    arithmetic: ArithmeticSpec = ArithmeticSpec()
+    gsm8k: GSM8KSpec = GSM8KSpec()
+
+    def __getitem__(self, task: str) -> TaskSpec:
+        if task not in self:
+            raise KeyError(f"no task spec {task!r}: the specs are {', '.join(self)}")
+        return getattr(self, task)
+
+    def __contains__(self, task) -> bool:
+        return task in (f.name for f in fields(self))
+
+    def __iter__(self):
+        return (f.name for f in fields(self))
+
+    def __len__(self) -> int:
+        return len(fields(self))
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    """Discriminative tasks: Monte Carlo ELBO of each candidate answer (sft.answer_elbo_mc) on common draws;
+    generative tasks: generation, one token per round by default (K = answer length)."""
+    score_draws: int = 8                # draws per example for the final scores
+    curve_draws: int = 2                # ... and for the training-curve scores
+    score_seed: int = 4321              # the masks' own generator (same for every candidate, run and window)
+    curve_eval: int = 200               # examples per task scored at every evaluation (training curves)
+    eval_batch_size: int = 128
     gen_steps: int | None = None
     gen_order: str = "confidence"
     temperature: float = 0.0
-    # training (one batch per task per step)
+    # generative tasks on the training curves: every evaluation (1), every n-th, or only the last one (0). Generation
+    # costs answer-length forward passes per example: paper's GSM8K curves would regenerate 500 answers of 128 tokens
+    # at every evaluation, where the base model scores about 0.
+    curve_generate_every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.curve_generate_every < 0:
+            raise ValueError(f"curve_generate_every={self.curve_generate_every}: use 1 (every evaluation), n (every "
+                             "n-th) or 0 (the last evaluation only)")
+
+
+@dataclass(frozen=True)
+class SFTTrainSpec:
+    """SFT optimisation (the ``TrainConfig`` fields of the same names); one batch per task per step."""
     batch_size: int = 32
-    arithmetic_batch_size: int | None = None   # None: batch_size (short rows are cheap: a larger batch costs little)
     steps: int = 300
     lr: float = 1e-3
     warmup_steps: int = 30
     weight_decay: float = 0.1
     eval_every: int = 100
-    curve_eval: int = 200                   # examples per task scored at every evaluation (training curves)
-    eval_batch_size: int = 128
-    data_seed: int = 0
+    stratified: bool = False            # i.i.d. t per sequence, as LLaDA's SFT draws it
+
+
+@dataclass(frozen=True)
+class Config:
+    # the base model: notebook 03's run of this LM spec (window, seed), from the run cache (trained there through
+    # the same code, mdlm_core.lm, if missing); there is no random-initialisation path
+    base: LMSpec = LM_QUICK
+    base_window: str = UNIFORM
+    base_seed: int = 0
+    # the tasks run (the crossover pairs the first discriminative and the first generative task), and every task's spec
+    tasks: tuple[str, ...] = ("arithmetic_choice", "arithmetic")
+    task_specs: TaskSpecs = TaskSpecs()
+    scoring: ScoringSpec = ScoringSpec()
+    train: SFTTrainSpec = SFTTrainSpec()
+    data_seed: int = 0                  # the task examples drawn / subsampled
     # the experiment
     windows: tuple[str, ...] = SFT_WINDOWS      # MaskRatio labels
-    stratified: bool = False                    # i.i.d. t per sequence, as LLaDA's SFT draws it
     seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "auto"
     workers: int | None = None                  # run_grid processes, 1 torch thread each (None: one per core; 1 on a GPU)
-    pretrain: LMConfig | None = field(default=None, compare=False, repr=False)  # resolved once, below
 
     def __post_init__(self) -> None:
-        if self.pretrain_profile not in LM_PROFILES:
-            raise ValueError(f"pretrain_profile={self.pretrain_profile!r}: choose one of {list(LM_PROFILES)}")
-        # the pretraining LM config, resolved once (dataclasses.replace re-resolves it)
-        object.__setattr__(self, "pretrain", LM_PROFILES[self.pretrain_profile])
         for task in self.tasks:
             if task not in TASKS:
                 raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
             if task in SCORED_ON and SCORED_ON[task] not in self.tasks:
                 raise ValueError(f"{task} is scored on the SFT of {SCORED_ON[task]!r}, which is not in tasks={self.tasks}: "
                                  f"add {SCORED_ON[task]!r}")
-        for label in self.windows:
+        for label in (*self.windows, self.base_window):
             MaskRatio.parse(label)
         if not self.seeds or not self.windows or not self.tasks:
             raise ValueError("name at least one task, window and seed")
-        if self.score_draws < 1 or self.curve_draws < 1 or (self.workers is not None and self.workers < 1):
+        if self.scoring.score_draws < 1 or self.scoring.curve_draws < 1 or (self.workers is not None and self.workers < 1):
             raise ValueError("score_draws, curve_draws and workers must be >= 1 (workers=None: automatic)")
-        block = self.pretrain.seq_len
+        block = self.base.data.seq_len
         for task in self.tasks:
             if self.sequence_length(task) > block:
                 raise ValueError(f"{task}: prompt + answer = {self.sequence_length(task)} tokens exceed the base "
-                                 f"model's block size {block}; shorten {SCORED_ON.get(task, task)}_prompt_tokens / "
-                                 "_answer_tokens")
+                                 f"model's block size {block}; shorten task_specs.{SCORED_ON.get(task, task)}."
+                                 "prompt_tokens / answer_tokens")
+
+    def spec(self, task: str) -> TaskSpec:
+        """The spec a task is laid out and scored by (a task in ``SCORED_ON``: the one it is scored on)."""
+        return self.task_specs[SCORED_ON.get(task, task)]
 
     def mask_ratio(self, label: str) -> MaskRatio:
-        return MaskRatio.parse(label, stratified=self.stratified)
-
-    def answer_tokens(self, task: str) -> int:
-        return getattr(self, f"{SCORED_ON.get(task, task)}_answer_tokens")
-
-    def prompt_tokens(self, task: str) -> int:
-        return getattr(self, f"{SCORED_ON.get(task, task)}_prompt_tokens")
+        return MaskRatio.parse(label, stratified=self.train.stratified)
 
     def sequence_length(self, task: str) -> int:
-        return self.prompt_tokens(task) + self.answer_tokens(task)
+        return self.spec(task).prompt_tokens + self.spec(task).answer_tokens
 
     def task_batch_size(self, task: str) -> int:
-        return (self.arithmetic_batch_size or self.batch_size) if task == "arithmetic" else self.batch_size
+        return self.spec(task).batch_size or self.train.batch_size
 
     def train_config(self, seed: int) -> TrainConfig:
-        return derive_config(TrainConfig, self, seed=seed)
+        return derive_config(TrainConfig, self.train, seed=seed)
 
 
-SFT_PROFILES = {
+PROFILES = {
     # seconds: notebook 03's smoke model (BPE, 32 tokens), tiny task sets (every task kind), every window, two seeds
-    "smoke": SFTConfig(pretrain_profile="smoke", tasks=("arithmetic_choice", "next_word", "sst2", "arithmetic"),
-                       next_word_train=256,
-                       next_word_eval=48, next_word_chars=(4, 6), next_word_context_chars=80, next_word_prompt_tokens=20,
-                       next_word_answer_tokens=8, sst2_train=256, sst2_eval=64, sst2_prompt_tokens=22,
-                       sst2_answer_tokens=8, arithmetic_digits=2, arithmetic_train=256, arithmetic_eval=32,
-                       arithmetic_prompt_tokens=14, arithmetic_answer_tokens=8, batch_size=8, steps=6, warmup_steps=1,
-                       eval_every=3, curve_eval=16, score_draws=2, curve_draws=1, seeds=(0, 1), workers=1),
+    "smoke": Config(base=LM_SMOKE, tasks=("arithmetic_choice", "next_word", "sst2", "arithmetic"),
+                    task_specs=TaskSpecs(
+                        next_word=NextWordSpec(train=256, eval=48, chars=(4, 6), context_chars=80, prompt_tokens=20,
+                                               answer_tokens=8),
+                        sst2=SST2Spec(train=256, eval=64, prompt_tokens=22, answer_tokens=8),
+                        arithmetic=ArithmeticSpec(digits=2, train=256, eval=32, prompt_tokens=14, answer_tokens=8)),
+                    scoring=ScoringSpec(curve_eval=16, score_draws=2, curve_draws=1),
+                    train=SFTTrainSpec(batch_size=8, steps=6, warmup_steps=1, eval_every=3), seeds=(0, 1), workers=1),
     # 2 CPU cores: notebook 03's quick model (character-level WikiText-2, rotary, 0.35M parameters, its uniform
     # run, seed 0). Counted in characters: SFT on 2-digit addition "47+85=" -> " 132" (a batch of 64 per step),
     # scored by generation (exact match) and as a 4-way multiple choice against one-digit variants of the sum;
     # 5 windows x 5 seeds (addition is bimodal across seeds at a short budget: some learn it, some not) at an
     # equal budget of 1,600 steps, two 1-thread workers. Left out here, both measured near chance for this model:
     # SST-2 (stop 12: 0.507 after SFT vs majority 0.509) and next-word choice (stop 13: base model 0.248, SFT
-    # 0.267-0.283 over windows, 1,000 items, 3 seeds, chance 0.25, best constant choice 0.259)
-    "quick": SFTConfig(next_word_context_chars=53, next_word_prompt_tokens=53, next_word_answer_tokens=11,
-                       sst2_prompt_tokens=54, sst2_answer_tokens=10, arithmetic_digits=2, arithmetic_spaced=False,
-                       arithmetic_train=2000, arithmetic_eval=500, arithmetic_prompt_tokens=6,
-                       arithmetic_answer_tokens=5, batch_size=16, arithmetic_batch_size=64, steps=1600, lr=3e-3,
-                       warmup_steps=100, eval_every=200, curve_eval=128, score_draws=4, curve_draws=2,
-                       seeds=(0, 1, 2, 3, 4), workers=2),
+    # 0.267-0.283 over windows, 1,000 items, 3 seeds, chance 0.25, best constant choice 0.259); their layouts are
+    # the character counts they were measured with
+    "quick": Config(base=LM_QUICK,
+                    task_specs=TaskSpecs(
+                        next_word=NextWordSpec(context_chars=53, prompt_tokens=53, answer_tokens=11),
+                        sst2=SST2Spec(prompt_tokens=54, answer_tokens=10),
+                        arithmetic=ArithmeticSpec(digits=2, spaced=False, train=2000, eval=500, prompt_tokens=6,
+                                                  answer_tokens=5, batch_size=64)),
+                    scoring=ScoringSpec(curve_eval=128, score_draws=4, curve_draws=2),
+                    train=SFTTrainSpec(batch_size=16, steps=1600, lr=3e-3, warmup_steps=100, eval_every=200),
+                    seeds=(0, 1, 2, 3, 4), workers=2),
     # a GPU: notebook 03's paper model (~50M parameters), GSM8K added, longer SFT
-    "paper": SFTConfig(pretrain_profile="paper", tasks=("arithmetic_choice", "next_word", "sst2", "arithmetic", "gsm8k"),
-                       sst2_train=None,
-                       next_word_train=100_000, next_word_eval=2_000, next_word_context_chars=600,
-                       sst2_prompt_tokens=96, sst2_answer_tokens=4, arithmetic_digits=4, arithmetic_ops=("+", "-"),
-                       arithmetic_prompt_tokens=20,
-                       arithmetic_train=100_000, arithmetic_eval=1000, batch_size=64, steps=5000, lr=2e-4,
-                       warmup_steps=200, eval_every=500, curve_eval=500, score_draws=32, curve_draws=4, seeds=(0, 1, 2)),
+    "paper": Config(base=LM_PAPER, tasks=("arithmetic_choice", "next_word", "sst2", "arithmetic", "gsm8k"),
+                    task_specs=TaskSpecs(
+                        next_word=NextWordSpec(train=100_000, eval=2_000, context_chars=600),
+                        sst2=SST2Spec(train=None, prompt_tokens=96, answer_tokens=4),
+                        arithmetic=ArithmeticSpec(digits=4, ops=("+", "-"), prompt_tokens=20, train=100_000,
+                                                  eval=1000)),
+                    scoring=ScoringSpec(curve_eval=500, score_draws=32, curve_draws=4, curve_generate_every=0),
+                    train=SFTTrainSpec(batch_size=64, steps=5000, lr=2e-4, warmup_steps=200, eval_every=500),
+                    seeds=(0, 1, 2)),
 }
+
+# The paper profile's CPU dry run (tests/test_paper_profile.py): ``apply_overrides(PROFILES['paper'], **DRY_RUN)``
+# cuts steps, seeds, evaluation and data-item counts; every model and sequence size stays the paper's.
+DRY_RUN = {
+    "base.train.steps": 2, "base.train.warmup_steps": 1, "base.train.eval_every": 1, "base.train.batch_size": 2,
+    "base.train.valid_seqs": 2, "base.train.valid_draws": 1, "base.eval.test_seqs": 4, "base.eval.test_draws": 10,
+    "base.eval.eval_batch_size": 4, "base.data.eval_chars": 100_000,
+    "base.data.train_chars": 2_000_000,   # still enough text for the 8192-token BPE (the test checks the vocabulary)
+    "train.steps": 2, "train.warmup_steps": 1, "train.eval_every": 1, "train.batch_size": 2,
+    "task_specs.next_word.train": 8, "task_specs.next_word.eval": 4, "task_specs.sst2.train": 8,
+    "task_specs.sst2.eval": 4, "task_specs.arithmetic.train": 8, "task_specs.arithmetic.eval": 4,
+    "task_specs.gsm8k.train": 8, "task_specs.gsm8k.eval": 2, "scoring.score_draws": 2, "scoring.curve_draws": 1,
+    "scoring.curve_eval": 2, "scoring.eval_batch_size": 4, "scoring.gen_steps": 4,
+    "windows": ("[0,1]", "[0.5,1]"), "seeds": (0,)}
 
 
 # -- data -------------------------------------------------------------------------------------------
@@ -243,38 +348,40 @@ def eos_id(tokenizer) -> int:
     return int(tokenizer.token_to_id(PAD_TOKEN))
 
 
-def task_examples(cfg: SFTConfig, task: str, data_dir=None) -> tuple[list[SFTExample], list[SFTExample]]:
+def task_examples(cfg: Config, task: str, data_dir=None) -> tuple[list[SFTExample], list[SFTExample]]:
     """(train, eval) examples of a task, from ``data_dir`` or ``$MDLM_DATA_DIR`` (never downloaded). Next-word
     items come from WikiText-2's train split (SFT) and its test split (scoring), which pretraining never saw."""
+    spec, seed = cfg.spec(task), cfg.data_seed
     if task == "next_word":
         corpus = load_wikitext2(data_dir)
-        make = functools.partial(make_next_word_choice, context_chars=cfg.next_word_context_chars,
-                                 choices=cfg.next_word_choices, word_chars=cfg.next_word_chars, seed=cfg.data_seed)
-        return make(corpus.text("train"), cfg.next_word_train), make(corpus.text("test"), cfg.next_word_eval)
+        make = functools.partial(make_next_word_choice, context_chars=spec.context_chars, choices=spec.choices,
+                                 word_chars=spec.chars, seed=seed)
+        return make(corpus.text("train"), spec.train), make(corpus.text("test"), spec.eval)
     if task == "sst2":
-        return (load_sst2("train", data_dir, limit=cfg.sst2_train, seed=cfg.data_seed, labels=cfg.sst2_labels),
-                load_sst2("dev", data_dir, limit=cfg.sst2_eval, seed=cfg.data_seed, labels=cfg.sst2_labels))
+        return (load_sst2("train", data_dir, limit=spec.train, seed=seed, labels=spec.labels),
+                load_sst2("dev", data_dir, limit=spec.eval, seed=seed, labels=spec.labels))
     if task in ("arithmetic", "arithmetic_choice"):
-        train, test = make_arithmetic(cfg.arithmetic_train, cfg.arithmetic_eval, cfg.arithmetic_digits,
-                                      cfg.arithmetic_ops, seed=cfg.data_seed, spaced_digits=cfg.arithmetic_spaced)
+        train, test = make_arithmetic(spec.train, spec.eval, spec.digits, spec.ops, seed=seed,
+                                      spaced_digits=spec.spaced)
         if task == "arithmetic":
             return train, test
-        return [], arithmetic_choices(test, cfg.arithmetic_choices, cfg.data_seed, cfg.arithmetic_spaced)
-    return (load_gsm8k("train", data_dir, limit=cfg.gsm8k_train, seed=cfg.data_seed),
-            load_gsm8k("test", data_dir, limit=cfg.gsm8k_eval, seed=cfg.data_seed))
+        return [], arithmetic_choices(test, spec.choices, seed, spec.spaced)
+    return (load_gsm8k("train", data_dir, limit=spec.train, seed=seed),
+            load_gsm8k("test", data_dir, limit=spec.eval, seed=seed))
 
 
 def _encode(tokenizer, texts: Sequence[str]) -> list[list[int]]:
     return [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
 
-def tokenize_task(cfg: SFTConfig, task: str, tokenizer, data_dir=None) -> TaskData:
+def tokenize_task(cfg: Config, task: str, tokenizer, data_dir=None) -> TaskData:
     """Tokenize a task into its layout; prompts are left-padded with EOS to P tokens (text prompts that are
     longer are left-truncated, keeping the question at their end; an arithmetic prompt never is). An example
     whose answer (or, scoring a multiple choice, any candidate) leaves no room for an EOS is dropped and counted.
     Candidates are laid out like answers: a leading space, then EOS padding to A tokens."""
     eos = eos_id(tokenizer)
-    prompt_len, answer_len = cfg.prompt_tokens(task), cfg.answer_tokens(task)
+    prompt_len, answer_len = cfg.spec(task).prompt_tokens, cfg.spec(task).answer_tokens
+    where = f"task_specs.{SCORED_ON.get(task, task)}"   # the spec to change when an example does not fit
     packed, dropped = {}, {}
     train_examples, eval_examples = task_examples(cfg, task, data_dir)
     eval_choices = ([_encode(tokenizer, [" " + c for c in ex.choices]) for ex in eval_examples]
@@ -291,13 +398,12 @@ def tokenize_task(cfg: SFTConfig, task: str, tokenizer, data_dir=None) -> TaskDa
         keep = [i for i, ok in enumerate(fits) if ok]
         dropped[split] = len(examples) - len(keep)
         if not keep:
-            raise ValueError(f"{task}: no {split} answer fits in {answer_len - 1} tokens; raise "
-                             f"{SCORED_ON.get(task, task)}_answer_tokens")
+            raise ValueError(f"{task}: no {split} answer fits in {answer_len - 1} tokens; raise {where}.answer_tokens")
         prompts = _encode(tokenizer, [examples[i].prompt for i in keep])
         longest = max(len(p) for p in prompts)
         if SCORED_ON.get(task, task) == "arithmetic" and longest > prompt_len:   # truncating would drop operand digits
-            raise ValueError(f"arithmetic: a prompt has {longest} tokens > arithmetic_prompt_tokens={prompt_len}; "
-                             "raise arithmetic_prompt_tokens")
+            raise ValueError(f"arithmetic: a prompt has {longest} tokens > {where}.prompt_tokens={prompt_len}; "
+                             f"raise {where}.prompt_tokens")
         tokens, _ = pack_sft_examples(prompts, [answers[i] for i in keep], prompt_len + answer_len, eos,
                                       prompt_length=prompt_len, pad_id=eos)
         packed[split] = tokens
@@ -335,8 +441,8 @@ class SFTData:
                                  "candidates": digest(t.candidates)} for name, t in self.tasks.items()}}
 
 
-def prepare_sft_data(cfg: SFTConfig, data_dir: str | Path | None = None) -> SFTData:
-    lm = prepare_lm_data(cfg.pretrain, data_dir)
+def prepare_sft_data(cfg: Config, data_dir: str | Path | None = None) -> SFTData:
+    lm = prepare_lm_data(cfg.base, data_dir)
     return SFTData(lm, {task: tokenize_task(cfg, task, lm.tokenizer, data_dir) for task in cfg.tasks})
 
 
@@ -359,7 +465,7 @@ def candidate_log_likelihoods(model: DiffusionTransformer, prompts: torch.Tensor
 
 @torch.no_grad()
 def generate_answers(model: DiffusionTransformer, prompts: torch.Tensor, answer_len: int, eos: int, tokenizer,
-                     cfg: SFTConfig, seed: int = 0) -> list[str]:
+                     cfg: ScoringSpec, seed: int = 0) -> list[str]:
     """Decoded answers (text before the first EOS) generated after ``prompts`` [N, P]."""
     device = next(model.parameters()).device
     sizes = size_schedule("equal", answer_len, cfg.gen_steps or answer_len)
@@ -373,11 +479,11 @@ def generate_answers(model: DiffusionTransformer, prompts: torch.Tensor, answer_
     return texts
 
 
-def score_task(model: DiffusionTransformer, task: TaskData, cfg: SFTConfig, tokenizer, eos: int,
+def score_task(model: DiffusionTransformer, task: TaskData, cfg: ScoringSpec, tokenizer, eos: int,
                limit: int | None = None, draws: int | None = None) -> dict:
     """Accuracy of the model's answers on (the first ``limit`` of) the task's eval examples: the candidate with
     the best MC ELBO (``draws`` per example, default ``cfg.score_draws``) for a discriminative task, exact match
-    of a generated answer for a generative one."""
+    of a generated answer for a generative one. ``cfg`` is the config's ``scoring`` part."""
     tokens = task.eval_tokens[:limit]
     prompts, targets = tokens[:, :task.prompt_tokens], task.eval_targets[:len(tokens)]
     if task.discriminative:
@@ -394,12 +500,12 @@ def score_task(model: DiffusionTransformer, task: TaskData, cfg: SFTConfig, toke
 
 
 # -- training ---------------------------------------------------------------------------------------
-def make_sft_step(data: SFTData, cfg: SFTConfig, mask_ratio: MaskRatio, device: torch.device):
+def make_sft_step(data: SFTData, cfg: Config, mask_ratio: MaskRatio, device: torch.device, bf16: bool | None = None):
     """step_fn for ``train``: one batch per task with SFT data (a task in ``SCORED_ON`` has none), the mean of
     those tasks' ``sft_loss``. The generator's draws
     per step (batch rows, t, mask uniforms) do not depend on the window, so a seed gives every window the same
-    data order and the same mask uniforms (common random numbers across windows)."""
-    use_amp = device.type == "cuda"  # on CPU fp32 is faster (see the CPU calibration notes)
+    data order and the same mask uniforms (common random numbers across windows). bf16 autocast on CUDA only,
+    unless ``bf16`` says otherwise."""
 
     def step(model: DiffusionTransformer, step: int, generator: torch.Generator):
         losses = {}
@@ -409,7 +515,7 @@ def make_sft_step(data: SFTData, cfg: SFTConfig, mask_ratio: MaskRatio, device: 
             batch = cfg.task_batch_size(name)
             idx = torch.randint(0, task.train_tokens.shape[0], (batch,), generator=generator)
             prompt_lengths = torch.full((batch,), task.prompt_tokens, dtype=torch.long, device=device)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            with bf16_autocast(device, bf16):
                 losses[name] = sft_loss(model, task.train_tokens[idx].to(device), prompt_lengths, mask_ratio,
                                         model.mask_id, generator).loss
         loss = torch.stack(list(losses.values())).mean()
@@ -425,40 +531,57 @@ class BaseModel:
     name: str          # the run directory's name: window, seed and cache-key hash
     run_dir: Path
 
-    def load(self, cfg: SFTConfig, vocab_size: int, device: torch.device) -> DiffusionTransformer:
-        model = DiffusionTransformer(cfg.pretrain.model_config(vocab_size)).to(device)
+    def load(self, cfg: Config, vocab_size: int, device: torch.device) -> DiffusionTransformer:
+        model = DiffusionTransformer(cfg.base.model_config(vocab_size)).to(device)
         model.load_state_dict(self.state)
         return model
 
 
-def base_model(cfg: SFTConfig, data: SFTData, progress: bool = True) -> BaseModel:
-    """Notebook 03's run of ``cfg.pretrain_profile`` (window ``cfg.pretrain_window``, seed ``cfg.pretrain_seed``),
-    loaded from the run cache (trained there through notebook 03's code if missing)."""
-    model, result = train_lm_model(cfg.pretrain, data.lm, cfg.pretrain_window, cfg.pretrain_seed, progress=progress)
+def base_model(cfg: Config, data: SFTData, progress: bool = True) -> BaseModel:
+    """Notebook 03's run of the LM spec ``cfg.base`` (window ``cfg.base_window``, seed ``cfg.base_seed``), loaded
+    from the run cache (trained there through the same code, ``lm.train_lm_model``, if missing): an equal spec
+    is the same run as notebook 03's."""
+    model, result = train_lm_model(cfg.base, data.lm, cfg.base_window, cfg.base_seed, progress=progress)
     return BaseModel({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, result.run_dir.name,
                      result.run_dir)
 
 
-def scoring_key(cfg: SFTConfig, data: SFTData) -> dict:
+def scoring_key(cfg: Config, data: SFTData) -> dict:
     """What a model's final scores depend on besides its weights."""
-    return {"tasks": list(data.tasks), "draws": cfg.score_draws, "seed": cfg.score_seed, "data": data.fingerprint,
-            "generation": [cfg.gen_steps, cfg.gen_order, cfg.temperature]}
+    s = cfg.scoring
+    return {"tasks": list(data.tasks), "draws": s.score_draws, "seed": s.score_seed, "data": data.fingerprint,
+            "generation": [s.gen_steps, s.gen_order, s.temperature]}
 
 
-def score_base_model(cfg: SFTConfig, data: SFTData, base: BaseModel) -> dict:
+def score_base_model(cfg: Config, data: SFTData, base: BaseModel) -> dict:
     """The base model's scores on every task with the SFT runs' scorers (cached beside the base run): the level
     SFT starts from."""
     model = base.load(cfg, data.lm.vocab_size, resolve_device(cfg.device)).eval()
     return cached_evaluation(base.run_dir, "sft-base-scores", scoring_key(cfg, data),
-                             lambda: {name: score_task(model, task, cfg, data.lm.tokenizer, data.eos_id)
+                             lambda: {name: score_task(model, task, cfg.scoring, data.lm.tokenizer, data.eos_id)
                                       for name, task in data.tasks.items()})
 
 
-def run_key(cfg: SFTConfig, data: SFTData, label: str, seed: int, base_name: str) -> dict:
+def key_fields(cfg: Config) -> dict:
+    """The config part of an SFT run's cache key: every setting but the other windows and seeds, the device and
+    the workers, under the flat names the config had before it was nested (``arithmetic_digits``,
+    ``score_draws``, ``pretrain_profile``, ...), so that the run cache keeps its keys. The base model itself is
+    keyed by its run name and model config in ``run_key``; ``pretrain_profile`` names the spec it came from."""
+    out = {"pretrain_profile": spec_name(cfg.base), "pretrain_window": cfg.base_window, "pretrain_seed": cfg.base_seed,
+           "tasks": cfg.tasks, "data_seed": cfg.data_seed, **vars(cfg.scoring), **vars(cfg.train)}
+    if cfg.scoring.curve_generate_every == 1:   # the default, which runs cached before the field existed had
+        del out["curve_generate_every"]
+    for task, spec in cfg.task_specs.items():
+        for name, value in vars(spec).items():
+            if name != "batch_size" or task == "arithmetic":   # the flat config had a batch size for arithmetic only
+                out[f"{task}_{name}"] = value
+    return out
+
+
+def run_key(cfg: Config, data: SFTData, label: str, seed: int, base_name: str) -> dict:
     """What one SFT run depends on (its cache key): everything but the other windows and seeds."""
-    fields = {k: v for k, v in vars(cfg).items() if k not in ("windows", "seeds", "device", "pretrain", "workers")}
-    return {"cfg": fields, "pretrain": cfg.pretrain.model_config(data.lm.vocab_size), "mask_ratio": cfg.mask_ratio(label),
-            "seed": seed, "base": base_name, "data": data.fingerprint}
+    return {"cfg": key_fields(cfg), "pretrain": cfg.base.model_config(data.lm.vocab_size),
+            "mask_ratio": cfg.mask_ratio(label), "seed": seed, "base": base_name, "data": data.fingerprint}
 
 
 @dataclass
@@ -472,24 +595,31 @@ class SFTRun:
     base: str                    # the base model it was fine-tuned from
 
 
-def train_sft_run(cfg: SFTConfig, data: SFTData, label: str, seed: int, base: BaseModel,
+def train_sft_run(cfg: Config, data: SFTData, label: str, seed: int, base: BaseModel,
                   progress: bool = True) -> SFTRun:
     """Fine-tune the base model on ``label``'s window with ``seed`` (cached, resumable), then score every task."""
     device = resolve_device(cfg.device)
     model = base.load(cfg, data.lm.vocab_size, device)
     tokenizer, eos = data.lm.tokenizer, data.eos_id
 
+    every, evaluation = cfg.scoring.curve_generate_every, cfg.train.eval_every
+
+    def scored(task: TaskData, step: int) -> bool:   # generative curves only where curve_generate_every asks
+        if task.discriminative or step == cfg.train.steps:
+            return True
+        return every > 0 and (step // evaluation) % every == 0
+
     def eval_fn(m: DiffusionTransformer, step: int) -> dict:
-        return {f"{name}_acc": score_task(m, task, cfg, tokenizer, eos, limit=cfg.curve_eval,
-                                          draws=cfg.curve_draws)["accuracy"]
-                for name, task in data.tasks.items()}
+        return {f"{name}_acc": score_task(m, task, cfg.scoring, tokenizer, eos, limit=cfg.scoring.curve_eval,
+                                          draws=cfg.scoring.curve_draws)["accuracy"] if scored(task, step)
+                else float("nan") for name, task in data.tasks.items()}
 
     result = train_cached(model, make_sft_step(data, cfg, cfg.mask_ratio(label), device), cfg.train_config(seed),
                           name=f"sft-{label}-s{seed}", key=run_key(cfg, data, label, seed, base.name), eval_fn=eval_fn,
                           progress=progress)
     model.eval()
     scores = cached_evaluation(result.run_dir, "scores", scoring_key(cfg, data),
-                               lambda: {name: score_task(model, task, cfg, tokenizer, eos)
+                               lambda: {name: score_task(model, task, cfg.scoring, tokenizer, eos)
                                         for name, task in data.tasks.items()})
     return SFTRun(label, seed, result.metrics, scores, result.run_dir, result.seconds, base.name)
 
@@ -499,7 +629,7 @@ def train_sft_run(cfg: SFTConfig, data: SFTData, label: str, seed: int, base: Ba
 _PREPARED: dict[tuple, tuple[SFTData, BaseModel]] = {}
 
 
-def _prepared(cfg: SFTConfig, data_dir, progress: bool) -> tuple[SFTData, BaseModel]:
+def _prepared(cfg: Config, data_dir, progress: bool) -> tuple[SFTData, BaseModel]:
     key = (repr(cfg), str(data_dir))
     if key not in _PREPARED:
         data = prepare_sft_data(cfg, data_dir)
@@ -507,45 +637,89 @@ def _prepared(cfg: SFTConfig, data_dir, progress: bool) -> tuple[SFTData, BaseMo
     return _PREPARED[key]
 
 
-def sft_job(cfg: SFTConfig, data_dir, progress: bool, job: tuple[str, int]) -> SFTRun:
+def sft_job(cfg: Config, data_dir, progress: bool, job: tuple[str, int]) -> SFTRun:
     """One grid job (window, seed); module-level so that ``run_grid`` can send it to a worker process."""
     data, base = _prepared(cfg, data_dir, progress)
     return train_sft_run(cfg, data, *job, base, progress=progress)
 
 
 @dataclass
-class SFTResults:
+class Results:
     runs: pd.DataFrame       # one row per (window, seed, task): accuracy, n, baseline, base model and its accuracy
     metrics: pd.DataFrame    # training curves of every run
     correct: dict            # (window, seed, task) -> per-example 0/1 (same eval examples for every run)
     examples: pd.DataFrame   # a few generated / chosen answers per run and task
     timing: pd.DataFrame     # window, seed, train_seconds (wall clock: kept out of the result tables)
+    cfg: Config              # what was run (claims and figures read its tasks, windows, seeds, steps)
     base_scores: dict = field(default_factory=dict)   # task -> the base model's score_task(...), before any SFT
+    layout: pd.DataFrame = field(default_factory=pd.DataFrame)   # per task: sizes, layout, discriminative, chance, baseline
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # summarize_sft(runs)
+    samples: str = ""        # one decoded training row (and scored item) per task
 
 
-def run_sft_windows(cfg: SFTConfig, data: SFTData, progress: bool = True, data_dir=None) -> SFTResults:
-    """Every (window, seed) SFT run of the config, seeds outermost so the first pass covers every window;
-    ``cfg.workers`` processes train in parallel (``data_dir`` must then be the folder ``data`` came from)."""
+def layout_table(data: SFTData) -> pd.DataFrame:
+    """Per task: train / eval sizes, the layout, dropped examples, kind, chance and the gate's baseline."""
+    return pd.DataFrame([dict(task=name, train=len(t.train_tokens), eval=len(t.eval_tokens),
+                              prompt_tokens=t.prompt_tokens, answer_tokens=t.answer_tokens, dropped=t.dropped,
+                              discriminative=t.discriminative, chance=t.chance, baseline=t.baseline)
+                         for name, t in data.tasks.items()])
+
+
+def describe_samples(data: SFTData) -> str:
+    """One training row per task, decoded (and, for multiple choice, a scored item with its candidates)."""
+    lines = []
+    for name, task in data.tasks.items():
+        if len(task.train_tokens):
+            lines.append(f"{name}: {decode_stream(data.lm.tokenizer, task.train_tokens[0])!r}")
+        else:
+            lines.append(f"{name}: no SFT data of its own (trained by {SCORED_ON[name]!r}'s)")
+        if task.discriminative:
+            prompt = decode_stream(data.lm.tokenizer, task.eval_tokens[0, :task.prompt_tokens])
+            lines.append(f"    scored item: {prompt!r} -> one of {task.candidate_names[0]} "
+                         f"(true: {task.eval_targets[0]!r})")
+    return "\n".join(lines)
+
+
+def run(cfg: Config, out, *, data_dir=None, progress: bool = True) -> Results:
+    """Notebook 04: the tasks' data, the base model (from the run cache), its scores, every (window, seed) SFT
+    run (seeds outermost so the first pass covers every window; ``cfg.workers`` processes train in parallel), and
+    the tables (``04_sft_data``, ``04_sft_runs``, ``04_sft_summary``, ``04_sft_training_curves``, ``04_timing``)."""
+    data = prepare_sft_data(cfg, data_dir)
+    layout = layout_table(data)
+    out.table(layout, "04_sft_data")
     base = base_model(cfg, data, progress=progress)
     _PREPARED[(repr(cfg), str(data_dir))] = (data, base)
     base_scores = score_base_model(cfg, data, base)
     jobs = [(label, seed) for seed in cfg.seeds for label in cfg.windows]
-    runs = run_grid(jobs, functools.partial(sft_job, cfg, data_dir, progress), desc="SFT runs", progress=progress,
-                    workers=grid_workers(cfg.workers, len(jobs), resolve_device(cfg.device)))
+    sft_runs = run_grid(jobs, functools.partial(sft_job, cfg, data_dir, progress), desc="SFT runs", progress=progress,
+                        workers=grid_workers(cfg.workers, len(jobs), resolve_device(cfg.device)))
     rows, correct, examples = [], {}, []
-    for run in runs:
-        ratio = MaskRatio.parse(run.window)
-        for task, score in run.scores.items():
-            rows.append({"window": run.window, "low": ratio.low, "high": ratio.high, "seed": run.seed, "task": task,
+    for r in sft_runs:
+        ratio = MaskRatio.parse(r.window)
+        for task, score in r.scores.items():
+            rows.append({"window": r.window, "low": ratio.low, "high": ratio.high, "seed": r.seed, "task": task,
                          "discriminative": task in DISCRIMINATIVE, "accuracy": score["accuracy"], "n": score["n"],
                          "baseline": data.tasks[task].baseline, "chance": data.tasks[task].chance,
-                         "base_model": run.base, "base_accuracy": base_scores[task]["accuracy"]})
-            correct[(run.window, run.seed, task)] = np.asarray(score["correct"])
-            examples += [{"window": run.window, "seed": run.seed, "task": task, **ex} for ex in score["examples"]]
-    return SFTResults(pd.DataFrame(rows), pd.concat([r.metrics.assign(window=r.window, seed=r.seed) for r in runs],
-                                                    ignore_index=True), correct, pd.DataFrame(examples),
-                      pd.DataFrame([{"window": r.window, "seed": r.seed, "train_seconds": r.seconds} for r in runs]),
-                      base_scores)
+                         "base_model": r.base, "base_accuracy": base_scores[task]["accuracy"]})
+            correct[(r.window, r.seed, task)] = np.asarray(score["correct"])
+            examples += [{"window": r.window, "seed": r.seed, "task": task, **ex} for ex in score["examples"]]
+    runs = pd.DataFrame(rows)
+    metrics = pd.concat([r.metrics.assign(window=r.window, seed=r.seed) for r in sft_runs], ignore_index=True)
+    timing = pd.DataFrame([{"window": r.window, "seed": r.seed, "train_seconds": r.seconds} for r in sft_runs])
+    summary = summarize_sft(runs)
+    out.table(runs, "04_sft_runs")
+    out.table(summary, "04_sft_summary")
+    out.table(metrics, "04_sft_training_curves")
+    out.table(timing, "04_timing")
+    return Results(runs, metrics, correct, pd.DataFrame(examples), timing, cfg, base_scores, layout, summary,
+                   describe_samples(data))
+
+
+def answers_shown(results: Results, per_group: int = 3) -> pd.DataFrame:
+    """A few answers per task from the first seed of the first and the last window (standard, high-noise)."""
+    cfg, ex = results.cfg, results.examples
+    shown = ex[(ex.seed == cfg.seeds[0]) & ex.window.isin([cfg.windows[0], cfg.windows[-1]])]
+    return shown.groupby(["task", "window"]).head(per_group)
 
 
 # -- summaries and claims ---------------------------------------------------------------------------------
@@ -591,6 +765,11 @@ def ranking(values: dict[str, float]) -> str:
     return out
 
 
+def task_gate_name(task: str) -> str:
+    """The name of a task's gate, as a failed one reads in "inconclusive (gate: ...)"."""
+    return f"SFT learned {task} (accuracy above its trivial baseline, one-sided p <= 0.05)"
+
+
 def task_gate(runs: pd.DataFrame, task: str, correct: dict | None = None) -> TestResult:
     """The pre-declared gate (``verdicts.above_baseline_gate``): per seed, the task's accuracy averaged over the
     windows, minus its trivial baseline (``runs.baseline``); the test-set s.e. is that of the per-example mean
@@ -607,31 +786,34 @@ def task_gate(runs: pd.DataFrame, task: str, correct: dict | None = None) -> Tes
     return above_baseline_gate(per_seed.to_numpy(), float(rows.baseline.iloc[0]), eval_se, what=f"{task} accuracy")
 
 
-def sft_claims(runs: pd.DataFrame, cfg: SFTConfig, correct: dict | None = None) -> list[Claim]:
+def sft_claims(runs: pd.DataFrame, cfg: Config, correct: dict | None = None) -> list[Claim]:
     """Notebook 04's claims table against the paper's Tables 2 and 3, by the rules of ``companion.verdicts``.
 
     Declared before the runs: (1) a gate per task, SFT above the trivial baseline; (2) per task kind the paper's
     pairwise claim as a paired difference over seeds with the test-set s.e. pooled in (discriminative: the mid
     window beats [0, 1]; generative: [0.5, 1] beats [0, 1], and [0, 1] beats the mid window); (3) the crossover
-    (``crossover_test``); (4) the generative ranking against GSM8K's (``rank_agreement_test``). A window verdict
-    on a task whose gate failed is ``inconclusive`` and says why."""
+    (``crossover_test``); (4) the generative ranking against GSM8K's by Page's L test, seeds as blocks, the windows
+    in GSM8K's order (``page_trend_test``). Each window claim is gated (``verdicts.Gate`` / ``gated``) on the gate
+    of every task it reads: on a task whose gate failed it is "inconclusive (gate: ...)". No minimum effects: the
+    claims are directional (``MIN_EFFECT_PAIRWISE``, ``MIN_EFFECT_RANKING``)."""
     summary = summarize_sft(runs)
     claims = []
     disc = [t for t in cfg.tasks if t in DISCRIMINATIVE and t in set(runs.task)]
     gen = [t for t in cfg.tasks if t not in DISCRIMINATIVE and t in set(runs.task)]
     acc = lambda task, w: summary[(summary.task == task) & (summary.window == w)].accuracy.iloc[0]  # noqa: E731
     base = runs.base_model.iloc[0] if "base_model" in runs else "?"
-    setting = f"base model {base}, {cfg.steps} SFT steps, seeds {list(cfg.seeds)}"
+    setting = f"base model {base}, {cfg.train.steps} SFT steps, seeds {list(cfg.seeds)}"
 
     def test(task, a, b):
         diffs, eval_se = window_difference(runs, task, a, b, correct)
-        return paired_difference_test(diffs, eval_se=eval_se)
+        return paired_difference_test(diffs, eval_se=eval_se, min_effect=MIN_EFFECT_PAIRWISE)
 
-    gates = {}
+    gates: dict[str, Gate] = {}
     for task in [*disc, *gen]:
         if "baseline" not in runs:
             continue
-        gates[task] = gate = task_gate(runs, task, correct)
+        gate = task_gate(runs, task, correct)
+        gates[task] = Gate.of(task_gate_name(task), gate)     # passed where the gate test alone is "reproduced"
         # a gate is a precondition, not a reproduction: it is listed with the checks, its test in the notes
         rows = runs[runs.task == task]
         before = f" (the base model before SFT: {rows.base_accuracy.iloc[0]:.3f})" if "base_accuracy" in rows else ""
@@ -643,7 +825,7 @@ def sft_claims(runs: pd.DataFrame, cfg: SFTConfig, correct: dict | None = None) 
             f"{gate.summary}; {gate.statistic}, p = {gate.p_value:.3g}, {gate.n_seeds} seeds",
             "checked" if gate.verdict == "reproduced" else "fails check", figure_names.SFT_WINDOWS,
             f"{setting}; {gate.test}"))
-    gate_of = lambda *tasks: [(t, gates[t]) for t in tasks if t in gates]  # noqa: E731
+    gate_of = lambda *tasks: [gates[t] for t in tasks if t in gates]  # noqa: E731
 
     # the paper's pairwise claims: (task kind, window that should win, window that should lose, the paper's numbers)
     pairwise = [(True, MID, STANDARD, "MMLU 0.669 vs 0.659; GPQA 0.402 vs 0.344 (LLaDA-8B)"),
@@ -662,14 +844,19 @@ def sft_claims(runs: pd.DataFrame, cfg: SFTConfig, correct: dict | None = None) 
                 ours=f"{metric} {acc(task, winner):.3f} vs {acc(task, loser):.3f}; difference {result.summary}"))
         if task in DISCRIMINATIVE:
             continue
-        common = [w for w in PAPER_GSM8K if w in present]
-        if len(common) >= 3:
-            ours = [acc(task, w) for w in common]
-            result = gated(rank_agreement_test(ours, [PAPER_GSM8K[w] for w in common], len(cfg.seeds)), gate_of(task))
+        # the ranking: Page's L over seeds as blocks, the windows in GSM8K's order (worst first), the seeds that ran
+        # every one of them
+        order = [w for w in PAPER_GSM8K_ORDER if w in present]
+        table = runs[runs.task == task].pivot_table(index="seed", columns="window", values="accuracy")
+        table = table.reindex(columns=order).dropna()
+        if len(order) >= 3 and len(table):
+            result = gated(page_trend_test(table.to_numpy(), what="windows", min_effect=MIN_EFFECT_RANKING),
+                           gate_of(task))
             claims.append(Claim.experiment(
                 f"Generative ({task}): the window ranking matches GSM8K's",
                 "[0.5,1] > [0.3,1] > [0,1] > [0.2,1] > [0.45,0.55] (0.785 ... 0.738)", result,
-                figure_names.SFT_WINDOWS, setting, ours=f"ours: {ranking(dict(zip(common, ours)))}; {result.summary}"))
+                figure_names.SFT_WINDOWS, setting + "; windows in GSM8K's order, seeds as blocks",
+                ours=f"ours (mean over seeds): {ranking({w: acc(task, w) for w in order})}; {result.summary}"))
     if disc and gen and all({MID, HIGH_NOISE} <= set(runs.window[runs.task == t]) for t in (disc[0], gen[0])):
         d_task, g_task = disc[0], gen[0]
         result = gated(crossover_test(test(d_task, MID, HIGH_NOISE), test(g_task, HIGH_NOISE, MID),
@@ -679,3 +866,186 @@ def sft_claims(runs: pd.DataFrame, cfg: SFTConfig, correct: dict | None = None) 
             f"Crossover: {MID} ranks above {HIGH_NOISE} on discriminative tasks and below it on generative ones",
             "Tables 2 and 3 (MMLU/GPQA vs GSM8K)", result, figure_names.SFT_WINDOWS, setting))
     return claims
+
+
+def claims(results: Results) -> list[Claim]:
+    """Notebook 04's claims table (``sft_claims`` on the results' runs, config and per-example scores)."""
+    return sft_claims(results.runs, results.cfg, results.correct)
+
+
+# -- figures and the explorer -----------------------------------------------------------------------------
+INTERVAL_LEVEL = 0.95
+BOOTSTRAP_RESAMPLES = 10_000     # seed bootstrap of a window's mean accuracy (fixed generator: the figure is stable)
+
+
+def clopper_pearson(correct: np.ndarray | int, n: np.ndarray | int,
+                    level: float = INTERVAL_LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """The exact (Clopper-Pearson) ``level`` interval of a binomial proportion, ``correct`` of ``n``: always in
+    [0, 1] (0 and 1 are reached at 0 and n correct)."""
+    from scipy import stats
+
+    k, n = np.asarray(correct, float), np.asarray(n, float)
+    alpha = 1 - level
+    with np.errstate(invalid="ignore"):
+        low = np.where(k > 0, stats.beta.ppf(alpha / 2, k, n - k + 1), 0.0)
+        high = np.where(k < n, stats.beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+    return low, high
+
+
+def seed_bootstrap_interval(values, level: float = INTERVAL_LEVEL, resamples: int = BOOTSTRAP_RESAMPLES,
+                            seed: int = 0) -> tuple[float, float]:
+    """The percentile ``level`` interval of the mean over seeds, resampling the seeds with replacement (a fixed
+    generator): inside [min, max] of the values, so inside [0, 1] for accuracies. One seed: (value, value)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return math.nan, math.nan
+    means = v[np.random.default_rng(seed).integers(0, len(v), (resamples, len(v)))].mean(1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def accuracy_intervals(runs: pd.DataFrame, level: float = INTERVAL_LEVEL) -> pd.DataFrame:
+    """Per (task, window): the mean accuracy over seeds with its seed-bootstrap interval (``low``, ``high``: the seed
+    spread the window tests use), inside [0, 1]; ``run_intervals`` gives each run's test-set interval."""
+    rows = []
+    for (task, window), sub in runs.groupby(["task", "window"], sort=False):
+        low, high = seed_bootstrap_interval(sub.accuracy, level)
+        rows.append(dict(task=task, window=window, n_seeds=sub.seed.nunique(), accuracy=float(sub.accuracy.mean()),
+                         low=low, high=high))
+    return pd.DataFrame(rows)
+
+
+def run_intervals(runs: pd.DataFrame, level: float = INTERVAL_LEVEL) -> pd.DataFrame:
+    """``runs`` with each run's Clopper-Pearson interval over its n scored items (``run_low``, ``run_high``)."""
+    low, high = clopper_pearson(np.rint(runs.accuracy * runs.n), runs.n, level)
+    return runs.assign(run_low=low, run_high=high)
+
+
+def figures(results: Results, out) -> dict:
+    """Notebook 04's figures, saved through ``out``: accuracy per window and task (the paper's Tables 2 and 3 as
+    a chart) and the training curves."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    cfg, runs = results.cfg, results.runs
+    tasks = results.layout.set_index("task")
+    task_names = list(tasks.index)
+    windows = list(cfg.windows)
+    palette = dict(zip(windows, sns.color_palette("colorblind", len(windows))))
+    figs = {}
+
+    # bars: mean over seeds with its 95% seed-bootstrap interval (the seed spread the tests use); dots: single seeds,
+    # each with its exact (Clopper-Pearson) 95% interval over its scored items; every interval inside [0, 1]. Per
+    # task its baseline, chance and the base model
+    fig, axes = plt.subplots(1, len(task_names), figsize=(5.2 * len(task_names), 4.3), layout="constrained",
+                             squeeze=False)
+    offsets = dict(zip(cfg.seeds, np.linspace(-0.15, 0.15, len(cfg.seeds))))   # seeds side by side (no jitter)
+    means, per_run = accuracy_intervals(runs), run_intervals(runs)
+    for ax, task in zip(axes[0], task_names):
+        sub, mean = per_run[per_run.task == task], means[means.task == task]
+        sns.barplot(sub, x="window", y="accuracy", hue="window", order=windows, palette=palette, errorbar=None,
+                    alpha=0.85, ax=ax, legend=False)
+        x = np.array([windows.index(w) for w in mean.window])
+        ax.errorbar(x, mean.accuracy, yerr=[mean.accuracy - mean.low, mean.high - mean.accuracy], fmt="none",
+                    ecolor="black", elinewidth=1.6, capsize=7, zorder=4,
+                    label=f"mean, {INTERVAL_LEVEL:.0%} seed bootstrap")
+        seed_x = [windows.index(w) + offsets[seed] for w, seed in zip(sub.window, sub.seed)]
+        ax.vlines(seed_x, sub.run_low, sub.run_high, color="black", lw=0.8, alpha=0.4, zorder=3)
+        ax.scatter(seed_x, sub.accuracy, color="black", s=14, alpha=0.6, zorder=3,
+                   label=f"a seed, {INTERVAL_LEVEL:.0%} Clopper-Pearson")
+        discriminative, baseline = bool(tasks.discriminative[task]), float(tasks.baseline[task])
+        if discriminative:
+            ax.axhline(tasks.chance[task], color="black", ls=":", lw=1, label=f"chance {tasks.chance[task]:.3f}")
+        ax.axhline(baseline, color="grey", ls="--", lw=1,
+                   label=f"{'best constant choice' if discriminative else 'commonest answer'} {baseline:.3f}")
+        before = results.base_scores[task]["accuracy"]
+        ax.axhline(before, color="dimgrey", lw=1.5, label=f"base model, before SFT {before:.3f}")
+        ax.set_ylim(0.0, 1.3)   # the full 0-1 range, with room above it for the legend
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.set(title=f"{task} ({'discriminative' if discriminative else 'generative'})", xlabel="SFT mask-ratio window",
+               ylabel="accuracy (candidate MC ELBO)" if discriminative else "exact match (generated)")
+        ax.tick_params(axis="x", rotation=20)
+        ax.legend(fontsize=8, loc="upper left", ncol=2)
+    fig.suptitle(f"SFT window comparison ({out.profile}: {len(cfg.seeds)} seeds, {cfg.train.steps} steps per run, "
+                 f"base {runs.base_model.iloc[0]})\nbars: mean over seeds, its {INTERVAL_LEVEL:.0%} seed-bootstrap "
+                 f"interval; dots: single seeds, each with its exact {INTERVAL_LEVEL:.0%} interval over its scored items",
+                 fontsize=10)
+    figs[figure_names.SFT_WINDOWS] = fig
+
+    # training curves: accuracy on the curve subset per task (mean over seeds, single seeds faint), and the SFT loss
+    metrics = results.metrics
+    curves = metrics.groupby(["window", "step"], as_index=False).mean(numeric_only=True)
+    fig, axes = plt.subplots(1, len(task_names) + 1, figsize=(5 * (len(task_names) + 1), 4), layout="constrained")
+    for ax, task in zip(axes, task_names):
+        for window in windows:
+            for _, seed_curve in metrics[metrics.window == window].groupby("seed"):
+                ax.plot(seed_curve.step, seed_curve[f"{task}_acc"], color=palette[window], alpha=0.25, lw=0.8)
+            sub = curves[curves.window == window]
+            ax.plot(sub.step, sub[f"{task}_acc"], marker="o", ms=3, color=palette[window], label=window)
+        ax.axhline(tasks.baseline[task], color="grey", ls="--", lw=1)
+        ax.set(xlabel="SFT step", ylabel=f"{task} accuracy (subset of {cfg.scoring.curve_eval})", title=task,
+               ylim=(0, 1))
+    for window in windows:
+        sub = curves[(curves.window == window) & (curves.step > 0)]
+        axes[-1].plot(sub.step, sub.train_loss, color=palette[window], label=window)
+    axes[-1].set(xlabel="SFT step", ylabel="SFT loss on its own window", title="training loss", yscale="log")
+    axes[-1].legend(fontsize=8, title="window")
+    figs[figure_names.SFT_TRAINING_CURVES] = fig
+
+    for name, fig in figs.items():
+        out.figure(fig, name)
+        plt.close(fig)   # shown where the notebook displays it, not again at the end of the cell that drew it
+    return figs
+
+
+def draw_sft_curves(metrics: pd.DataFrame, task: str, windows: tuple[str, ...], last_step: int):
+    """Mean (over seeds) eval accuracy of ``task`` and SFT loss against step for the chosen windows."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    shown = metrics[metrics.window.isin(windows) & (metrics.step <= last_step)]
+    curves = shown.groupby(["window", "step"], as_index=False).mean(numeric_only=True)
+    for i, window in enumerate(windows):
+        sub = curves[curves.window == window]
+        ax.plot(sub.step, sub[f"{task}_acc"], marker="o", ms=3, color=f"C{i}", label=window)
+        sub = sub[sub.step > 0]
+        ax2.plot(sub.step, sub.train_loss, color=f"C{i}", label=window)
+    n_seeds = metrics.seed.nunique() if "seed" in metrics else 1
+    ax.set(xlabel="SFT step", ylabel=f"{task} accuracy", title=f"{task}: eval accuracy (mean of {n_seeds} seeds)")
+    ax2.set(xlabel="SFT step", ylabel="SFT loss on its own window", yscale="log", title="training loss")
+    ax.legend(fontsize=8, title="window")
+    return fig
+
+
+def sft_curves_explorer(metrics: pd.DataFrame):
+    """Pick a task, the windows to compare and the last step shown, over notebook 04's saved training curves
+    (the ``04_sft_training_curves`` table: window, seed, step, <task>_acc, train_loss)."""
+    from ..companion.interactive import explore, is_headless
+
+    tasks = [c[:-len("_acc")] for c in metrics.columns if c.endswith("_acc")]
+    windows = tuple(dict.fromkeys(metrics.window))
+    steps = sorted(metrics.step.unique())
+    if not tasks or not windows or len(steps) < 2:
+        raise ValueError("sft_curves_explorer needs the training-curves table with <task>_acc columns, windows and "
+                         "at least two logged steps (run notebook 04's training cells first)")
+    controls = {}
+    if not is_headless():
+        import ipywidgets as widgets
+
+        style = {"description_width": "6em"}
+        controls = {"metrics": widgets.fixed(metrics),
+                    "task": widgets.Dropdown(options=tasks, description="task", style=style),
+                    "windows": widgets.SelectMultiple(options=windows, rows=min(6, len(windows)),
+                                                      description="windows", style=style),
+                    "last_step": widgets.SelectionSlider(options=steps, value=steps[-1], description="up to step",
+                                                         continuous_update=False, style=style,
+                                                         layout=widgets.Layout(width="34em"))}
+    return explore(draw_sft_curves, controls,
+                   {"metrics": metrics, "task": tasks[0], "windows": windows, "last_step": steps[-1]})
+
+
+def explorer(results: Results):
+    """The notebook's explorer: ``sft_curves_explorer`` over the results' training curves."""
+    return sft_curves_explorer(results.metrics)

@@ -393,3 +393,51 @@ def test_set_passes_a_parameter_to_one_notebook_reruns_on_change_and_removes_ker
     bad = _pipeline(tmp_path, "--set", "01.stepz=2", **env)
     _, err = bad.communicate(timeout=60)
     assert bad.returncode != 0 and "has no parameter 'stepz'; its parameters are profile, steps" in err
+
+
+READER = NOTEBOOK_HEADER + '''
+# %% tags=["parameters"]
+profile = None
+
+# %%
+from mdlm_core.companion import Outputs
+out = Outputs(profile)
+first = out.read_table("01_fast", written_by="01_fast")
+out.table(first.assign(y=first.x * 2), "02_reader")
+'''
+
+
+def test_a_notebook_reads_what_an_earlier_one_wrote_though_it_writes_into_its_staging_folder(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_fast.py").write_text(FAST.format(name="01_fast"))
+    (tmp_path / "notebooks" / "02_reader.py").write_text(READER)
+    out, err = _pipeline(tmp_path).communicate(timeout=240)
+    assert "02_reader.py ... ran" in out, out + err
+    assert (tmp_path / "figures" / "smoke" / "data" / "02_reader.csv").read_text().splitlines()[1:] == ["1,2", "2,4"]
+
+
+CLAIMER = NOTEBOOK_HEADER + '''
+# %% tags=["parameters"]
+profile = None
+
+# %%
+from mdlm_core.companion import Outputs
+from mdlm_core.companion.verdicts import Claim, paired_difference_test
+p = float("{p}")
+result = paired_difference_test([1.0, 1.1, 0.9, 1.2, 1.0, 0.95])   # one clear effect per notebook ...
+Outputs(profile).claims("{name}", [Claim.experiment("c", "paper", result.__class__(**{{**result.__dict__, "p_value": p}}))])
+'''
+
+
+def test_claims_files_agree_on_q_values_across_notebooks_after_a_pipeline_run(tmp_path):
+    """Each notebook saves its claims into its staging folder: the FDR must still see the other notebooks'."""
+    import json
+
+    (tmp_path / "notebooks").mkdir()
+    for i, p in ((1, 0.01), (2, 0.04)):   # alone each is q = p; together BH gives q = 0.04 for both
+        (tmp_path / "notebooks" / f"0{i}_c.py").write_text(CLAIMER.format(p=p, name=f"0{i}_c"))
+    out, err = _pipeline(tmp_path).communicate(timeout=240)
+    assert "02_c.py ... ran" in out, out + err
+    folder = tmp_path / "figures" / "smoke" / "claims"
+    q = {path.stem: json.loads(path.read_text())[0]["q_value"] for path in folder.glob("*.json")}
+    assert q == pytest.approx({"01_c": 0.02, "02_c": 0.04})

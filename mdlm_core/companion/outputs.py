@@ -35,12 +35,24 @@ def figures_base() -> Path:
     return Path(os.environ.get(FIGURES_ENV, project_root() / "figures"))
 
 
-def figures_dir(profile: str | None = None) -> Path:
+def figures_dir(profile: str | None = None, base: Path | None = None) -> Path:
     profile = resolve_profile(profile)
-    base = figures_base()
+    base = figures_base() if base is None else base
     path = base if profile == DEFAULT_PROFILE else base / profile
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# The pipeline writes each notebook into a staging folder (``$MDLM_FIGURES_DIR``) and promotes it when the notebook
+# finishes; what other notebooks wrote is read from the promoted figures, named here.
+INPUTS_ENV = "MDLM_INPUT_FIGURES_DIR"
+
+
+def inputs_dir(profile: str | None = None) -> Path:
+    """Where another notebook's tables are read from: ``$MDLM_INPUT_FIGURES_DIR`` (set by the pipeline), else the
+    figures folder itself."""
+    base = os.environ.get(INPUTS_ENV)
+    return figures_dir(profile, Path(base) if base else None)
 
 
 def save_figure(fig, name: str, profile: str | None = None) -> list[Path]:
@@ -77,7 +89,11 @@ def save_claims(notebook: str, claims: Sequence[Claim], profile: str | None = No
 
     profile = resolve_profile(profile)
     folder = figures_dir(profile) / "claims"
-    saved = {path.stem: path.read_text() for path in sorted(folder.glob("*.json"))}
+    # under the pipeline this notebook writes into its staging folder: the others' claims are the promoted ones,
+    # and their files rewritten here are promoted with this notebook's
+    sources = {path.stem: path for path in sorted((inputs_dir(profile) / "claims").glob("*.json"))}
+    sources |= {path.stem: path for path in sorted(folder.glob("*.json"))}
+    saved = {name: path.read_text() for name, path in sources.items()}
     by_notebook = {name: json.loads(text) for name, text in saved.items() if name != notebook}
     by_notebook[notebook] = [{**c.to_dict(), "profile": profile, "notebook": notebook} for c in claims]
     final = apply_fdr_by_notebook(by_notebook)
@@ -110,7 +126,7 @@ class Outputs:
         error saying which notebook to run first; never a table of another profile."""
         import pandas as pd
 
-        path = figures_dir(self.profile) / "data" / f"{name}.csv"
+        path = inputs_dir(self.profile) / "data" / f"{name}.csv"
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run {written_by} under profile {self.profile!r} first "
                                     f"(./reproduce.sh --profile {self.profile} --only {written_by[:2]})")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from ..data.registry import FETCH_ENV
 from .interactive import HEADLESS_ENV
-from .outputs import FIGURES_ENV, cache_dir, figures_base, remove_partials, write_text
+from .outputs import FIGURES_ENV, INPUTS_ENV, cache_dir, figures_base, remove_partials, write_text
 from .profiles import DEFAULT_PROFILE, PROFILE_ENV, PROFILES, resolve_profile
 from .report import build_report, load_claims, update_readme
 
@@ -229,6 +229,7 @@ def run_notebook(notebook: Notebook, root: Path, profile: str, force: bool, para
     staging = base / STAGING / notebook.name
     staging.mkdir(parents=True, exist_ok=True)
     os.environ[FIGURES_ENV] = str(staging)  # the kernel inherits it: this notebook writes into its staging folder
+    os.environ[INPUTS_ENV] = str(base)      # ... and reads other notebooks' tables from the promoted figures
     try:
         # the notebooks' own printouts (one line per training run) stream through, indented
         pm.execute_notebook(str(converted), str(output), parameters={"profile": profile, **(parameters or {})}, kernel_name="python3",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -53,6 +54,17 @@ def inputs_dir(profile: str | None = None) -> Path:
     figures folder itself."""
     base = os.environ.get(INPUTS_ENV)
     return figures_dir(profile, Path(base) if base else None)
+
+
+@contextmanager
+def figure_style():
+    """The notebooks' seaborn look for the figures drawn inside; matplotlib's settings are restored after."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    with plt.rc_context():
+        sns.set_theme(style="whitegrid", context="notebook")
+        yield
 
 
 def save_figure(fig, name: str, profile: str | None = None) -> list[Path]:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -50,6 +49,7 @@ import torch.nn.functional as F
 
 from .. import parity
 from ..companion import figure_names
+from ..companion.outputs import figure_style as _style
 from ..companion.verdicts import Claim, Gate, gated, paired_difference_test, share_test
 from ..data.text import unigram_entropy
 from ..lm import (BINS, LM_PAPER, LM_QUICK, LM_SMOKE, UNIFORM, LMSpec, evaluation_se, pooled_seed_sd,
@@ -509,17 +509,6 @@ def claims(results: Results) -> list[Claim]:
 
 
 # -- figures -----------------------------------------------------------------------------------------------
-@contextmanager
-def _style():
-    """The notebook's seaborn theme for the figures drawn inside, without changing the caller's rcParams."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    with plt.rc_context():
-        sns.set_theme(style="whitegrid", context="notebook")
-        yield
-
-
 T_GRID = np.linspace(0.0005, 0.9995, 1000)
 
 

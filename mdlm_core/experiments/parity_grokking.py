@@ -35,7 +35,6 @@ before U[0, 1]): its ``p_value`` is one-sided in the paper's direction, ``p_oppo
 from __future__ import annotations
 
 import dataclasses
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +42,7 @@ import pandas as pd
 
 from .. import parity
 from ..companion import figure_names
+from ..companion.outputs import figure_style as _style
 from ..companion.verdicts import Claim, Gate, TestResult, gated, gehan_test, share_test
 from ..mask_ratio import MaskRatio
 from ..parity import (MD, MEMORISED_ACC, MLP, SUPERVISED, TRANSFORMER, ParityDataSpec, ParityMember, ParityModelSpec,
@@ -440,17 +440,6 @@ def claims(results: Results) -> list[Claim]:
 # -- figures --------------------------------------------------------------------------------------------------
 
 TRANSFORMER_ACCURACY = f"{figure_names.PARITY_GROKKING_ACCURACY}_transformer"   # beside the MLP's: no paper figure
-
-
-@contextmanager
-def _style():
-    """The notebook's seaborn theme for the figures drawn inside, without changing the caller's rcParams."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    with plt.rc_context():
-        sns.set_theme(style="whitegrid", context="notebook")
-        yield
 
 
 def draw_accuracy(metrics: pd.DataFrame, summary: pd.DataFrame, main_window: str, title: str):

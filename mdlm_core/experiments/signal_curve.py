@@ -6,7 +6,6 @@ Monte Carlo check draws masks with the training code's own sampler (``loss.sampl
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -16,6 +15,7 @@ import seaborn as sns
 from scipy import stats
 
 from ..companion import figure_names, interactive
+from ..companion.outputs import figure_style as _style
 from ..companion.verdicts import Claim, check_close
 from ..theory.signal import (argmax_signal_probability, monte_carlo_signal_probability, optimal_mask_ratio,
                              optimal_window_upper, signal_probability, window_average_signal)
@@ -152,14 +152,6 @@ def claims(results: Results) -> list[Claim]:
 
 
 # -- figures -------------------------------------------------------------------------------------------------------
-@contextmanager
-def _style():
-    """The notebooks' seaborn look for what is drawn inside; matplotlib's settings are restored after."""
-    with plt.rc_context():
-        sns.set_theme(style="whitegrid", context="notebook")
-        yield
-
-
 def draw_signal_probability(results: Results):
     """P_S(t) per k with its Monte Carlo estimates (± 2 s.e.) and t* starred."""
     cfg, mc = results.config, results.monte_carlo

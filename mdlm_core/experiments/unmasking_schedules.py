@@ -21,7 +21,6 @@ zero, is consistent with an upper bound):
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -32,6 +31,7 @@ from tqdm.auto import tqdm
 
 from .. import theory
 from ..companion import figure_names, interactive
+from ..companion.outputs import figure_style as _style
 from ..companion.verdicts import Claim
 from ..schedules import (FixedSchedule, adaptivity_constants, monte_carlo_overrun, schedule_distribution,
                          size_schedule)
@@ -602,14 +602,6 @@ def claims(res: Results) -> list[Claim]:
 COLORS = dict(zip(SCHEDULE_LABELS, sns.color_palette("deep", len(SCHEDULE_LABELS))))
 STYLE = {"tc": "-", "dtc": "-", "tc-product": "-.", "dtc-product": "-.", "equal": "--", "cosine": "--",
          "equal-random": ":"}
-
-
-@contextmanager
-def _style():
-    """The notebooks' seaborn look for what is drawn inside; matplotlib's settings are restored after."""
-    with plt.rc_context():
-        sns.set_theme(style="whitegrid", context="notebook")
-        yield
 
 
 def draw_adaptivity_constants(res: Results):

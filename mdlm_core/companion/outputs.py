@@ -67,6 +67,20 @@ def figure_style():
         yield
 
 
+def draw_and_save(results, out: "Outputs", drawers) -> dict:
+    """Each ``drawers[name](results)`` drawn in ``figure_style``, saved through ``out`` under its name, and closed
+    (the notebook displays each where its prose is); returns {name: figure}."""
+    import matplotlib.pyplot as plt
+
+    drawn = {}
+    with figure_style():
+        for name, draw in drawers.items():
+            drawn[name] = draw(results)
+            out.figure(drawn[name], name)
+            plt.close(drawn[name])
+    return drawn
+
+
 def save_figure(fig, name: str, profile: str | None = None) -> list[Path]:
     """Save ``fig`` as ``<figures>/<name>.png`` and ``.pdf``, atomically; returns both paths."""
     out = []

@@ -15,7 +15,7 @@ import seaborn as sns
 from scipy import stats
 
 from ..companion import figure_names, interactive
-from ..companion.outputs import figure_style as _style
+from ..companion.outputs import draw_and_save, figure_style as _style
 from ..companion.verdicts import Claim, check_close
 from ..theory.signal import (argmax_signal_probability, monte_carlo_signal_probability, optimal_mask_ratio,
                              optimal_window_upper, signal_probability, window_average_signal)
@@ -228,13 +228,7 @@ FIGURES = {figure_names.SIGNAL_PROBABILITY: draw_signal_probability,
 
 def figures(results: Results, out) -> dict:
     """Draw and save every figure of notebook 01; returned closed, for the notebook to display one by one."""
-    drawn = {}
-    with _style():
-        for name, draw in FIGURES.items():
-            drawn[name] = draw(results)
-            out.figure(drawn[name], name)
-            plt.close(drawn[name])   # shown where the notebook displays it, not all at once
-    return drawn
+    return draw_and_save(results, out, FIGURES)
 
 
 # -- explorer -----------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from .. import theory
 from ..companion import figure_names, interactive
-from ..companion.outputs import figure_style as _style
+from ..companion.outputs import draw_and_save, figure_style as _style
 from ..companion.verdicts import Claim
 from ..schedules import (FixedSchedule, adaptivity_constants, monte_carlo_overrun, schedule_distribution,
                          size_schedule)
@@ -714,13 +714,7 @@ FIGURES = {figure_names.ADAPTIVITY_CONSTANTS: draw_adaptivity_constants,
 
 def figures(results: Results, out) -> dict:
     """Draw and save every figure of notebook 05; returned closed, for the notebook to display one by one."""
-    drawn = {}
-    with _style():
-        for name, draw in FIGURES.items():
-            drawn[name] = draw(results)
-            out.figure(drawn[name], name)
-            plt.close(drawn[name])   # shown where the notebook displays it, not all at once
-    return drawn
+    return draw_and_save(results, out, FIGURES)
 
 
 # -- explorer -----------------------------------------------------------------------------------------------------

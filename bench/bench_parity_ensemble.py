@@ -40,9 +40,10 @@ import torch
 from mdlm_core import MaskRatio
 from mdlm_core.ensemble import Ensemble
 from mdlm_core.experiments.parity_grokking import PROFILES
-from mdlm_core.parity import MD, MLP, SUPERVISED, ParityMember, ParityObjective, ParitySpec, build_model, seeded_model
+from mdlm_core.parity import (MD, MLP, OPTIMIZERS, SUPERVISED, ParityMember, ParityObjective, ParitySpec, build_model,
+                              seeded_model)
 from mdlm_core.theory.signal import optimal_mask_ratio
-from mdlm_core.training import clip_gradients, make_optimizer
+from mdlm_core.training import clip_gradients
 from mdlm_core.transformer_ensemble import TransformerEnsemble
 
 VARIANTS = {"transformer": ("batched", "vmap", "loop"), "mlp": ("batched", "loop")}
@@ -76,17 +77,19 @@ class Trainer:
 
     ``notebook=False`` times the model step alone on batches drawn beforehand; ``notebook=True`` times what
     notebook 02's loop does per step: draw the batch, the loss, the per-member metrics (``.tolist()``, and
-    the Signal/Noise bookkeeping when the profile logs it), backward, clip, AdamW.
+    the Signal/Noise bookkeeping when the profile logs it), backward, clip (where the spec clips), the spec's optimiser.
     """
 
     def __init__(self, model: torch.nn.Module, members: list[ParityMember], cfg: ParitySpec, batches: int,
                  notebook: bool = False):
         self.model, self.notebook = model, notebook
-        self.objective = ParityObjective(members, [cfg.data.for_seed(m.seed) for m in members], cfg.train.batch_size,
-                                         float64_loss=cfg.train.float64_loss,
-                                         log_train_regimes=cfg.train.log_train_regimes and notebook)
+        train = cfg.train
+        self.objective = ParityObjective(members, [cfg.data.for_seed(m.seed) for m in members], train.batch_size,
+                                         float64_loss=train.float64_loss,
+                                         log_train_regimes=train.log_train_regimes and notebook,
+                                         md_normalisation=train.md_normalisation, online=train.online)
         self.train_cfg = cfg.train_config(batches)
-        self.optimizer = make_optimizer(model, self.train_cfg)
+        self.optimizer = OPTIMIZERS[train.optimizer](model, self.train_cfg)   # the spec's: AdamW, or SGD
         self.batches = [] if notebook else [self.objective.draw_batch(step) for step in range(batches)]
 
     def step(self, index: int) -> None:
@@ -97,7 +100,8 @@ class Trainer:
             loss = losses.sum()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        clip_gradients(self.model, self.train_cfg.grad_clip)
+        if self.train_cfg.grad_clip:
+            clip_gradients(self.model, self.train_cfg.grad_clip)
         self.optimizer.step()
         if self.notebook:
             loss.item()

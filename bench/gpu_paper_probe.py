@@ -143,7 +143,7 @@ def paper_sizes() -> Sizes:
         scoring=dict(examples=8, prompt=sft.spec(disc).prompt_tokens, answer=sft.spec(disc).answer_tokens,
                      draws=sft.scoring.score_draws, batch=sft.scoring.eval_batch_size, task=disc),
         elbo=dict(rows=512, draws=2, batch=lm.eval.eval_batch_size),
-        parity=parity.groups(),
+        parity=notebook02_groups(parity),
         adaptive_parity=adaptive_parity_sizes(adaptive, parity.mlp),
         matmul=dict(n=8192, dtype="bfloat16"))
 
@@ -157,9 +157,20 @@ def tiny_sizes() -> Sizes:
         gen=dict(batch=4, prompt=8, answer=16, rounds=16, block=8, order="confidence", task="toy"),
         scoring=dict(examples=4, prompt=12, answer=4, draws=4, batch=8, task="toy"),
         elbo=dict(rows=16, draws=2, batch=8),
-        parity={name: (spec, members[:4]) for name, (spec, members) in parity.groups().items()},
+        parity={name: (spec, members[:4]) for name, (spec, members) in notebook02_groups(parity).items()},
         adaptive_parity=adaptive_parity_sizes(adaptive, parity.mlp) | {"members": 2, "ensembles": 1},
         warmup=1, iters=3, matmul=dict(n=256, dtype="float32"), max_b_steps=20)
+
+
+def notebook02_groups(cfg) -> dict:
+    """Notebook 02's probed ensembles from its cells: "mlp" the largest phase-diagram cell, "levers" the AdamW
+    ablation cell (the sweep cell where there is none), "transformer" the transformer cell."""
+    first = {}
+    for cell in cfg.cells():
+        first.setdefault(cell.group, cell)
+    chosen = {"mlp": first["phase"], "levers": first.get("optimiser", first["sweep"]),
+              **({"transformer": first["transformer"]} if "transformer" in first else {})}
+    return {name: (cell.spec, list(cell.members)) for name, cell in chosen.items()}
 
 
 def adaptive_parity_sizes(cfg, mlp: ParitySpec) -> dict:
@@ -513,19 +524,19 @@ def _parity_group(ctx: Context, group: str, stacked: bool = False) -> dict:
 
 @path("parity_mlp")
 def parity_mlp(ctx: Context) -> dict:
-    """Notebook 02's MLP group (supervised, MD at t*, the window sweep, the 1/t ablation) as one ``MLPEnsemble``."""
+    """Notebook 02's largest phase-diagram cell (supervised and three MD windows) as one ``MLPEnsemble``."""
     return _parity_group(ctx, "mlp")
 
 
 @path("parity_mlp_levers")
 def parity_mlp_levers(ctx: Context) -> dict:
-    """Notebook 02's lever group (weight decay 0) as one ``MLPEnsemble``."""
+    """Notebook 02's optimiser lever (the AdamW ablation cell) as one ``MLPEnsemble``."""
     return _parity_group(ctx, "levers")
 
 
 @path("parity_transformer")
 def parity_transformer(ctx: Context) -> dict:
-    """Notebook 02's transformer group as ``parity.build_model`` builds it (``ensemble.Ensemble``: vmap)."""
+    """Notebook 02's transformer cell as ``parity.build_model`` builds it (``TransformerEnsemble``)."""
     return _parity_group(ctx, "transformer")
 
 
@@ -706,13 +717,14 @@ def projection(paths: dict, test_rows: int, test_rows_source: str) -> dict:
         None if p_eval is None else ap["ensembles"] * p_evals * p_eval, "parity_mlp_adaptive",
         f"one ensemble of {ap['members']} members per k")
 
-    # notebook 02: one ensemble per group
-    names = {"mlp": "parity_mlp", "levers": "parity_mlp_levers", "transformer": "parity_transformer"}
-    for group, (spec, members) in parity.groups().items():
+    # notebook 02: one ensemble per cell, each at the rate of the probed ensemble of its kind
+    names = {"transformer": "parity_transformer", "optimiser": "parity_mlp_levers"}
+    for cell in parity.cells():
+        spec, members, name = cell.spec, cell.members, names.get(cell.group, "parity_mlp")
         evals02 = spec.train.steps // spec.train.eval_every + 1
-        eval_s = rate(names[group], "eval_seconds")
-        add("02_parity_grokking", f"{group} ensemble ({len(members)} members)", 1, spec.train.steps,
-            rate(names[group]), None if eval_s is None else evals02 * eval_s, names[group],
+        eval_s = rate(name, "eval_seconds")
+        add("02_parity_grokking", f"{cell.label} ensemble ({len(members)} members)", 1, spec.train.steps,
+            rate(name), None if eval_s is None else evals02 * eval_s, name,
             f"{evals02} evaluations" + ("; the per-member Signal/Noise bookkeeping is on"
                                          if spec.train.log_train_regimes else ""))
     for notebook in ("01_signal_curve", "05_unmasking_schedules"):

@@ -37,27 +37,31 @@ def parity_flops(spec, members: int) -> float:
     return 6.0 * params * tokens * members
 
 
-def notebook_flops(seeds: tuple[int, ...] | None = None) -> dict[str, float]:
-    """Training FLOPs per notebook of the paper profile (``seeds``: every experiment's seeds replaced by these)."""
+def notebook_flops(one_seed: bool = False) -> dict[str, float]:
+    """Training FLOPs per notebook of the paper profile (``one_seed``: each run group cut to a single seed)."""
     p = {name: REGISTRY[name].PROFILES["paper"] for name in REGISTRY}
-    n = (lambda s: len(s)) if seeds is None else (lambda s: len(seeds))
-    u, sft, ada, par = p["u_curve"], p["sft_windows"], p["adaptive_mask_ratio"], p["parity_grokking"]
+    u, sft, ada, par, mech = (p["u_curve"], p["sft_windows"], p["adaptive_mask_ratio"], p["parity_grokking"],
+                              p["window_mechanism"])
+
+    def share(seeds) -> float:   # the fraction of a group's runs kept with one seed
+        return 1 / len(set(seeds)) if one_seed else 1.0
+
     sft_tokens = sft.train.steps * sft.train.batch_size * sft.base.data.seq_len * len(
         [t for t in sft.tasks if t != "arithmetic_choice"])
-    groups = (par if seeds is None else _with_seeds(par, seeds)).groups()
+    sft_flop = lm_flops_per_token(sft.base.model_config(sft.base.data.vocab_size)) * sft_tokens
+    sft_jobs = sft.jobs
+    limited = mech.limited_spec()
     return {
-        "02": sum(parity_flops(spec, len(members)) for spec, members in groups.values()),
-        "03": lm_runs(u.lm, len(u.windows) * n(u.seeds)),
-        "04": len(sft.windows) * n(sft.seeds) * lm_flops_per_token(sft.base.model_config(sft.base.data.vocab_size))
-              * sft_tokens,
-        "06": lm_runs(ada.lm, 3 * n(ada.seeds)) + sum(
-            parity_flops(ada.parity.spec(k), n(ada.parity.seeds)) for k in ada.parity.ks),
+        "02": sum(parity_flops(cell.spec, len(cell.members)) * share(m.seed for m in cell.members)
+                  for cell in par.cells()),
+        "03": lm_runs(u.lm, len(u.windows) * len(u.seeds)) * share(u.seeds),
+        "04": (len(sft.windows) if one_seed else len(sft_jobs)) * sft_flop,
+        "06": (lm_runs(ada.lm, 3 * len(ada.seeds)) * share(ada.seeds)
+               + sum(parity_flops(ada.parity.spec(k), len(ada.parity.seeds)) * share(ada.parity.seeds)
+                     for k in ada.parity.ks)),
+        "07": (lm_runs(mech.long_spec(), len(mech.long.windows) * len(mech.long.seeds)) * share(mech.long.seeds)
+               + lm_runs(limited, len(mech.limited.windows) if one_seed else len(mech.limited.jobs))),
     }
-
-
-def _with_seeds(cfg, seeds):
-    from dataclasses import replace
-    return replace(cfg, mlp_seeds=tuple(seeds), transformer_seeds=tuple(seeds), sweep_seeds=tuple(seeds))
 
 
 def main() -> None:
@@ -65,7 +69,7 @@ def main() -> None:
     parser.add_argument("--mfu", type=float, default=0.3, help="model FLOPs utilisation assumed (default 0.3)")
     args = parser.parse_args()
     rate = H200_BF16_DENSE * args.mfu
-    full, one = notebook_flops(), notebook_flops(seeds=(0,))
+    full, one = notebook_flops(), notebook_flops(one_seed=True)
     print(f"| notebook | training PFLOP | H200-hours at MFU {args.mfu:.0%} | with `seeds=[0]` |")
     print("|---|---|---|---|")
     for nb in full:

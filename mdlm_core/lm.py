@@ -47,10 +47,15 @@ class LMDataSpec:
     seq_len: int = 128
     train_chars: int | None = None     # leading characters of the train split used (None: all)
     eval_chars: int | None = None      # leading characters of valid / test used (None: all)
+    # the data-limited regime: train on the leading train_rows packed rows only (None: all). The tokenizer is still
+    # fit on the train_chars slice, so a limited run shares its vocabulary with the full ones
+    train_rows: int | None = None
 
     def __post_init__(self) -> None:
         if self.tokenizer not in ("bpe", "char"):
             raise ValueError(f"tokenizer={self.tokenizer!r}: use 'bpe' or 'char'")
+        if self.train_rows is not None and self.train_rows < 1:
+            raise ValueError(f"train_rows={self.train_rows}: use None (every packed row) or >= 1 rows")
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,9 @@ class LMTrainSpec:
     stratified: bool = True            # antithetic t draws across a batch, as MDLM trains
     valid_seqs: int = 64               # fixed validation subset scored during training (training curves)
     valid_draws: int = 4
+    # also score valid_seqs leading training rows and test rows during training, with the same estimator and the same
+    # masks as the validation curve (metrics train_elbo, test_elbo): the train-vs-test gap of a data-limited run
+    train_test_curve: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,11 @@ class LMSpec:
     @property
     def tokens_per_run(self) -> int:
         return self.train.steps * self.train.batch_size * self.data.seq_len
+
+    def epochs(self, n_train_rows: int) -> float:
+        """Passes over ``n_train_rows`` training rows in one run (rows are drawn with replacement: the expected
+        number of times each row is seen)."""
+        return self.train.steps * self.train.batch_size / n_train_rows
 
 
 # The three profiles' LMs. smoke: seconds, a slice of the real files and a tiny model; BPE because notebook 04's
@@ -176,8 +189,21 @@ def prepare_lm_data(spec: LMSpec, data_dir: str | Path | None = None, source: st
     lines = {"train": train_lines, "valid": take_lines(corpus.splits["valid"], cfg.eval_chars),
              "test": take_lines(corpus.splits["test"], cfg.eval_chars)}
     packed = {split: pack_sequences(encode_stream(tokenizer, text), cfg.seq_len) for split, text in lines.items()}
-    return LMData(packed["train"].full_rows, packed["valid"], packed["test"], tokenizer,
+    train = packed["train"].full_rows
+    if cfg.train_rows is not None:
+        if cfg.train_rows > train.shape[0]:
+            raise ValueError(f"train_rows={cfg.train_rows} but the train split packs into {train.shape[0]} full rows "
+                             "of seq_len tokens: lower train_rows or raise train_chars")
+        train = train[:cfg.train_rows]
+    return LMData(train, packed["valid"], packed["test"], tokenizer,
                   tokenizer.get_vocab_size(), dict(corpus.sha256), key, corpus.source)
+
+
+def leading_rows(rows: PackedSequences | torch.Tensor, n: int) -> PackedSequences:
+    """The leading ``n`` rows of packed sequences (or of full training rows: every token valid)."""
+    if isinstance(rows, torch.Tensor):
+        return PackedSequences(rows[:n], torch.ones_like(rows[:n], dtype=torch.bool))
+    return PackedSequences(rows.tokens[:n], rows.valid[:n])
 
 
 def scored_test_rows(spec: LMSpec, data: LMData) -> PackedSequences:
@@ -220,7 +246,10 @@ def run_config(spec: LMSpec, data: LMData, label: str, seed: int) -> dict:
     return {"model": spec.model_config(data.vocab_size), "train": spec.train_config(seed),
             "mask_ratio": spec.mask_ratio(label), "batch_size": spec.train.batch_size,
             "train_chars": spec.data.train_chars, "eval_chars": spec.data.eval_chars,
-            "valid": [spec.train.valid_seqs, spec.train.valid_draws, spec.eval.eval_seed], "data": data.fingerprint}
+            "valid": [spec.train.valid_seqs, spec.train.valid_draws, spec.eval.eval_seed], "data": data.fingerprint,
+            # keys added after the first cached runs: present only when set, so those runs keep their keys
+            **({"train_rows": spec.data.train_rows} if spec.data.train_rows is not None else {}),
+            **({"train_test_curve": True} if spec.train.train_test_curve else {})}
 
 
 def eval_config(spec: LMSpec) -> dict:
@@ -237,11 +266,15 @@ def train_lm_model(spec: LMSpec, data: LMData, label: str, seed: int, root: str 
     spec, window and seed give the same run as notebook 03's."""
     device = resolve_device(spec.device)
     model = build_lm_model(spec, data.vocab_size, seed, device)
-    valid = PackedSequences(data.valid.tokens[:spec.train.valid_seqs], data.valid.valid[:spec.train.valid_seqs])
+    curves = {"valid_loss": leading_rows(data.valid, spec.train.valid_seqs)}
+    if spec.train.train_test_curve:
+        curves |= {"train_elbo": leading_rows(data.train, spec.train.valid_seqs),
+                   "test_elbo": leading_rows(data.test, spec.train.valid_seqs)}
 
     def eval_fn(m: DiffusionTransformer, step: int) -> dict:
-        return {"valid_loss": elbo_eval(m, valid, spec.train.valid_draws, spec.eval.eval_seed, t_bins=1,
-                                        batch_size=spec.eval.eval_batch_size).loss}
+        # one eval seed for every curve: the same t's and masks on each set of rows (common random numbers)
+        return {name: elbo_eval(m, rows, spec.train.valid_draws, spec.eval.eval_seed, t_bins=1,
+                                batch_size=spec.eval.eval_batch_size).loss for name, rows in curves.items()}
 
     step_fn = make_lm_step(data.train, spec.train.batch_size, spec.mask_ratio(label), device)
     result = train_cached(model, step_fn, spec.train_config(seed), name=f"lm-{label}-s{seed}",

@@ -5,9 +5,15 @@ set, the test set, the initialisation and the batch order) and, for MD, a mask-r
 
 * **Supervised baseline**: the input is [x_1 .. x_n, MASK]; cross-entropy on y only.
 * **MD**: the clean sequence [x_1 .. x_n, y]; every token, label included, is masked with probability
-  t ~ ``MaskRatio``; the loss is ``md_loss_terms`` (1/t-weighted CE on masked tokens) averaged over
-  the B (n+1) tokens, exactly ``md_loss``. The supervised loss is the same computation with the mask
-  fixed to the label, t := 1 and the mean over sequences instead of tokens.
+  t ~ ``MaskRatio``; the loss is ``md_loss_terms`` (1/t-weighted CE on masked tokens), reduced by the spec's
+  ``md_normalisation``: ``token_mean`` (over the B (n+1) tokens, exactly ``md_loss``; the default),
+  ``sequence_sum`` (the per-sequence ELBO, summed over positions and averaged over the B sequences) or
+  ``label_weighted`` (the token mean with the label's term weighted n + 1, so that y's expected weight per
+  sequence is 1, as under supervised training, while each input bit keeps 1/(n+1)). Under SGD the scale is
+  the step size: the token mean gives the label 1/(n+1) of supervised training's step. The supervised loss is
+  the same computation with the mask fixed to the label, t := 1 and the mean over sequences.
+* **Online** (``online=True``): every step draws fresh uniform inputs (no finite train set); the train set
+  is then only evaluated, a second held-out set.
 * **Accuracy** (train and test alike): mask only y and take the argmax over {0, 1}.
 
 While MD trains, the same batches give the paper's loss decomposition (theory/signal.py): a mask is in the
@@ -17,7 +23,12 @@ one masked relevant token (how well the parity feature is computed), the mean sq
 implicit L2 term pulls to zero: its Bayes-optimal value is 0), and the fraction of Signal masks, to
 compare with P_S = E_t[(k+1) t (1-t)^k] of the mask-ratio distribution.
 
-A ``ParitySpec`` (data, model, training) is what the members of one call share: they run as one ``Ensemble``
+The optimiser is AdamW (``training.make_optimizer``) or, with ``optimizer="sgd"``, plain SGD with weight decay
+on every parameter (the parity-nn recipe of Merrill et al. 2023); both are elementwise, so an ensemble member
+still equals a solo run.
+
+A ``ParitySpec`` (data, model, training) is what the members of one call share: they run as one ensemble
+(``MLPEnsemble``, or ``TransformerEnsemble`` for the transformer)
 through the training loop of ``training.py``, and each member's randomness is a pure function of (seed, step),
 so a member draws exactly what a solo run of the same seed draws. ``train_parity`` caches the call in the run
 cache under ``run_key``; ``parity_summary`` turns its curves into censored times to memorise and to generalise.
@@ -34,19 +45,23 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .data.parity import PARITY_MASK_ID, PARITY_VOCAB, ParityData, make_parity_data
-from .ensemble import Ensemble
+from .data.parity import PARITY_MASK_ID, PARITY_VOCAB, ParityData, make_parity_data, parity_labels
 from .loss import mask_tokens, md_loss_terms, sample_mask, subs_log_probs
 from .mask_ratio import MaskRatio
 from .mlp import MLPEnsemble
 from .model import DiffusionTransformer, ModelConfig
 from .theory.signal import count_masked_relevant, signal_probability
-from .training import TrainConfig, derive_config, distributed_rank_and_size, resolve_device, train, train_cached
+from .training import (TrainConfig, derive_config, distributed_rank_and_size, make_optimizer, resolve_device, train,
+                       train_cached)
+from .transformer_ensemble import TransformerEnsemble
 
 SUPERVISED = "supervised"
 MD = "md"
 MLP, TRANSFORMER = "mlp", "transformer"
 MEMORISED_ACC = 0.98        # "memorised": train accuracy >= 0.98 (not 1.0: one noisy example must not censor a run)
+TOKEN_MEAN, SEQUENCE_SUM, LABEL_WEIGHTED = "token_mean", "sequence_sum", "label_weighted"
+MD_NORMALISATIONS = (TOKEN_MEAN, SEQUENCE_SUM, LABEL_WEIGHTED)
+ADAMW, SGD = "adamw", "sgd"
 
 
 # -- what the members of one call share: data, model, training ----------------------------------------------
@@ -99,6 +114,27 @@ class ParityTrainSpec:
     float64_loss: bool = True            # log-softmax in float64 (against softmax collapse), both objectives
     log_train_regimes: bool = True       # per-step Signal/Noise bookkeeping of the training batches
     device: str = "auto"                 # "auto": cuda when available, else cpu
+    # Added later: each enters run_key only when set away from its default, so older runs keep their keys.
+    optimizer: str = ADAMW               # "adamw" or "sgd" (plain SGD, weight decay on every parameter)
+    md_normalisation: str = TOKEN_MEAN   # MD's loss reduction: token_mean | sequence_sum | label_weighted
+    online: bool = False                 # a fresh batch of inputs every step instead of the finite train set
+    log_trainset_regimes: bool = False   # also the Signal/Noise split on fixed masks of train sequences, and
+                                         # the label CE with x visible on the test set, at every evaluation
+    train_eval_size: int | None = None   # train accuracy on the first this many train sequences (None: all)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in (ADAMW, SGD):
+            raise ValueError(f"optimizer={self.optimizer!r}: use 'adamw' or 'sgd'")
+        if self.md_normalisation not in MD_NORMALISATIONS:
+            raise ValueError(f"md_normalisation={self.md_normalisation!r}: use one of {', '.join(MD_NORMALISATIONS)}")
+        if self.train_eval_size is not None and self.train_eval_size < 1:
+            raise ValueError(f"train_eval_size={self.train_eval_size} must be >= 1, or None to score every train "
+                             "sequence")
+
+
+# the ParityTrainSpec fields added after runs were cached, with the defaults that leave a run's key as it was
+_KEYED_WHEN_SET = {"optimizer": ADAMW, "md_normalisation": TOKEN_MEAN, "online": False,
+                   "log_trainset_regimes": False, "train_eval_size": None}
 
 
 @dataclass(frozen=True)
@@ -201,10 +237,20 @@ def build_model(spec: ParitySpec, seeds: Sequence[int], ensemble: bool = True) -
     if model.family == MLP:
         return MLPEnsemble(seeds, spec.data.n + 1, model.mlp_width, PARITY_VOCAB, init_scale=model.init_scale,
                            output_scale=model.output_scale)
-    models = [seeded_model(spec.model_config(), s) for s in seeds]
-    if not ensemble and len(models) != 1:
+    if ensemble:   # hand-batched: faster than Ensemble's vmap at these sizes (bench/bench_parity_ensemble.py)
+        return TransformerEnsemble.from_seeds(spec.model_config(), seeds)
+    if len(seeds) != 1:
         raise ValueError("a plain (non-ensemble) transformer holds one member")
-    return Ensemble(models) if ensemble else models[0]
+    return seeded_model(spec.model_config(), seeds[0])
+
+
+def make_sgd(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
+    """Plain SGD with weight decay on every parameter, as ``torch.optim.SGD(model.parameters())`` in parity-nn."""
+    return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                           weight_decay=cfg.weight_decay, foreach=True)
+
+
+OPTIMIZERS = {ADAMW: make_optimizer, SGD: make_sgd}
 
 
 # -- the objective ---------------------------------------------------------------------------------
@@ -220,38 +266,62 @@ class ParityObjective:
     """``step_fn`` and ``eval_fn`` for ``train.train`` over a list of members trained together."""
 
     def __init__(self, members: Sequence[ParityMember], data: Sequence[ParityData], batch_size: int,
-                 device: torch.device | str = "cpu", *, float64_loss: bool = True, log_train_regimes: bool = True):
+                 device: torch.device | str = "cpu", *, float64_loss: bool = True, log_train_regimes: bool = True,
+                 md_normalisation: str = TOKEN_MEAN, online: bool = False, log_trainset_regimes: bool = False,
+                 train_eval_size: int | None = None):
         if len(members) != len(data) or not members:
             raise ValueError("need one ParityData per member")
+        if md_normalisation not in MD_NORMALISATIONS:
+            raise ValueError(f"md_normalisation={md_normalisation!r}: use one of {', '.join(MD_NORMALISATIONS)}")
         self.members, self.data, self.batch_size = list(members), list(data), batch_size
         self.float64_loss, self.log_train_regimes = float64_loss, log_train_regimes
+        self.online, self.log_trainset_regimes = online, log_trainset_regimes
         self.device = torch.device(device)
         # batches are drawn on the CPU (from each member's CPU generator) and then moved, so a run draws
         # the same batches and masks on any device
         self.train_seq = torch.stack([d.train_sequences() for d in data])   # [E, N, L]
         self.test_seq = torch.stack([d.test_sequences() for d in data])
         self.seq_len = self.train_seq.shape[-1]
+        self.train_eval_seq = self.train_seq[:, :train_eval_size] if train_eval_size else self.train_seq
         is_md = torch.tensor([m.objective == MD for m in members])
-        # per-member loss normaliser: MD averages over tokens (as md_loss), supervised over sequences
-        self.normaliser = torch.where(is_md, batch_size * self.seq_len, batch_size).float().to(self.device)
+        # per-member loss normaliser: MD by md_normalisation (token_mean as md_loss), supervised over sequences
+        md_normaliser = batch_size if md_normalisation == SEQUENCE_SUM else batch_size * self.seq_len
+        self.normaliser = torch.where(is_md, md_normaliser, batch_size).float().to(self.device)
+        # label_weighted: the MD members' label term counts n + 1 times (None: every term once, bit for bit)
+        self.position_weight = None
+        if md_normalisation == LABEL_WEIGHTED:
+            weight = torch.ones(len(members), 1, self.seq_len)
+            weight[is_md, :, -1] = float(self.seq_len)
+            self.position_weight = weight.to(self.device)
         self.unweighted = torch.tensor([not m.weighted for m in members]).to(self.device)
         # held-out decomposition: one fixed mask per test sequence at t* = 1/(k+1), a function of the seed
         # only, so every objective and window of a seed is measured on the same masks
-        heldout = []
+        self.heldout = self._fixed_masks(self.test_seq, 2 ** 31)   # never a training step
+        # the same on train sequences (as many as test ones): the Noise regime on data the model was fitted to
+        self.trainset = self._fixed_masks(self.train_seq[:, :self.test_seq.shape[1]], 2 ** 31 + 1) \
+            if log_trainset_regimes else None
+
+    def _fixed_masks(self, sequences: torch.Tensor, draw: int) -> ParityBatch:
+        """One mask per sequence at t* = 1/(k+1) from draw ``draw`` of each member's seed (not a training step)."""
+        masks, ts = [], []
         for member, d in zip(self.members, self.data):
-            gen = member_generator(member.seed, 2 ** 31)   # never a training step
-            t = torch.full((self.test_seq.shape[1],), 1.0 / (d.k + 1))
-            heldout.append(ParityBatch(self.test_seq[0].new_empty(0), sample_mask((len(t), self.seq_len), t, generator=gen), t))
-        self.heldout = ParityBatch(self.test_seq.to(self.device), torch.stack([b.mask for b in heldout]).to(self.device),
-                                   torch.stack([b.t for b in heldout]).to(self.device))
+            gen = member_generator(member.seed, draw)
+            t = torch.full((sequences.shape[1],), 1.0 / (d.k + 1))
+            masks.append(sample_mask((len(t), self.seq_len), t, generator=gen))
+            ts.append(t)
+        return ParityBatch(sequences.to(self.device), torch.stack(masks).to(self.device), torch.stack(ts).to(self.device))
 
     def draw_batch(self, step: int) -> ParityBatch:
         tokens, masks, ts = [], [], []
         rank = distributed_rank_and_size()[0]   # each DDP rank its own batches
         for i, member in enumerate(self.members):
             gen = member_generator(member.seed, step, rank)
-            idx = torch.randint(0, self.train_seq.shape[1], (self.batch_size,), generator=gen)
-            tokens.append(self.train_seq[i, idx])
+            if self.online:   # fresh inputs: distinct from the test set with probability ~1 for n >= 30
+                x = torch.randint(0, 2, (self.batch_size, self.data[i].n), generator=gen)
+                tokens.append(ParityData.as_sequence(x, parity_labels(x, self.data[i].secret)))
+            else:
+                idx = torch.randint(0, self.train_seq.shape[1], (self.batch_size,), generator=gen)
+                tokens.append(self.train_seq[i, idx])
             if member.objective == SUPERVISED:
                 t = torch.ones(self.batch_size)
                 mask = torch.zeros(self.batch_size, self.seq_len, dtype=torch.bool)
@@ -274,7 +344,10 @@ class ParityObjective:
         log_probs = subs_log_probs(scored.flatten(0, 1), noisy.flatten(0, 1), PARITY_MASK_ID)
         weight = torch.where(self.unweighted.unsqueeze(-1), torch.ones_like(batch.t), batch.t)   # the 1/t ablation
         terms = md_loss_terms(log_probs, batch.tokens.flatten(0, 1), batch.mask.flatten(0, 1), weight.flatten())
-        losses = terms.view(batch.mask.shape).sum((1, 2)) / self.normaliser
+        terms = terms.view(batch.mask.shape)
+        if self.position_weight is not None:
+            terms = terms * self.position_weight
+        losses = terms.sum((1, 2)) / self.normaliser
         return losses, logits
 
     @torch.no_grad()
@@ -305,20 +378,31 @@ class ParityObjective:
         return losses.sum(), metrics   # the sum: each member's gradient is its own loss's gradient
 
     @torch.no_grad()
-    def accuracy(self, model: torch.nn.Module, sequences: torch.Tensor) -> torch.Tensor:
-        """Per-member accuracy [E] at predicting y with only y masked."""
+    def label_scores(self, model: torch.nn.Module, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-member accuracy [E] and mean CE [E] at predicting y with only y masked: the one input kind both
+        objectives train on, so it compares them."""
         noisy = sequences.to(self.device, copy=True)
         noisy[..., -1] = PARITY_MASK_ID
-        pred = stacked_forward(model, noisy)[..., -1, :].argmax(-1)
-        return (pred.cpu() == sequences[..., -1]).float().mean(-1)
+        logits = stacked_forward(model, noisy)[..., -1, :].float().cpu()
+        ce = F.cross_entropy(logits.flatten(0, 1), sequences[..., -1].flatten(), reduction="none").view(logits.shape[:2])
+        return (logits.argmax(-1) == sequences[..., -1]).float().mean(-1), ce.mean(-1)
+
+    def accuracy(self, model: torch.nn.Module, sequences: torch.Tensor) -> torch.Tensor:
+        """Per-member accuracy [E] at predicting y with only y masked."""
+        return self.label_scores(model, sequences)[0]
 
     def eval_fn(self, model: torch.nn.Module, step: int) -> dict[str, float]:
-        train_acc, test_acc = self.accuracy(model, self.train_seq), self.accuracy(model, self.test_seq)
-        logits = stacked_forward(model, mask_tokens(self.heldout.tokens, self.heldout.mask, PARITY_MASK_ID))
-        heldout = self.decomposition(logits, self.heldout, md_only=False)
-        return {**{f"acc_train.m{i}": v for i, v in enumerate(train_acc.tolist())},
-                **{f"acc_test.m{i}": v for i, v in enumerate(test_acc.tolist())},
-                **{f"heldout_{name}": v for name, v in heldout.items()}}
+        train_acc = self.accuracy(model, self.train_eval_seq)
+        test_acc, test_ce = self.label_scores(model, self.test_seq)
+        out = {**{f"acc_train.m{i}": v for i, v in enumerate(train_acc.tolist())},
+               **{f"acc_test.m{i}": v for i, v in enumerate(test_acc.tolist())}}
+        for prefix, fixed in (("heldout", self.heldout), ("trainset", self.trainset)):
+            if fixed is not None:
+                logits = stacked_forward(model, mask_tokens(fixed.tokens, fixed.mask, PARITY_MASK_ID))
+                out |= {f"{prefix}_{name}": v for name, v in self.decomposition(logits, fixed, md_only=False).items()}
+        if self.log_trainset_regimes:
+            out |= {f"ce_test_label.m{i}": v for i, v in enumerate(test_ce.tolist())}
+        return out
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -329,9 +413,22 @@ def run_key(members: Sequence[ParityMember], spec: ParitySpec, steps: int | None
     model = spec.model_config() if spec.family == TRANSFORMER else {
         "family": MLP, "width": spec.model.mlp_width, "init_scale": spec.model.init_scale,
         "output_scale": spec.model.output_scale}
+    later = {name: getattr(spec.train, name) for name, default in _KEYED_WHEN_SET.items()
+             if getattr(spec.train, name) != default}
+    batched = {"ensemble_impl": "TransformerEnsemble"} if spec.family == TRANSFORMER else {}
     return {"members": list(members), "model": model, "train": spec.train_config(steps),
             "float64_loss": spec.train.float64_loss, "log_train_regimes": spec.train.log_train_regimes,
-            "data": asdict(spec.data), "batch_size": spec.train.batch_size}
+            "data": asdict(spec.data), "batch_size": spec.train.batch_size} | later | batched
+
+
+def parity_objective(members: Sequence[ParityMember], data: Sequence[ParityData], spec: ParitySpec,
+                     device: torch.device | str = "cpu") -> ParityObjective:
+    """The members' objective with every option the spec's training loop sets."""
+    train = spec.train
+    return ParityObjective(members, data, train.batch_size, device, float64_loss=train.float64_loss,
+                           log_train_regimes=train.log_train_regimes, md_normalisation=train.md_normalisation,
+                           online=train.online, log_trainset_regimes=train.log_trainset_regimes,
+                           train_eval_size=train.train_eval_size)
 
 
 def train_parity(members: Sequence[ParityMember], spec: ParitySpec, steps: int | None = None, *,
@@ -348,18 +445,16 @@ def train_parity(members: Sequence[ParityMember], spec: ParitySpec, steps: int |
     groups = [members] if ensemble else [[m] for m in members]
     frames = []
     for group in groups:
-        objective = ParityObjective(group, [data[m.seed] for m in group], spec.train.batch_size, device,
-                                    float64_loss=spec.train.float64_loss,
-                                    log_train_regimes=spec.train.log_train_regimes)
+        objective = parity_objective(group, [data[m.seed] for m in group], spec, device)
         model = build_model(spec, [m.seed for m in group], ensemble).to(device)
         label = f"{desc} ({len(group)} run{'s' * (len(group) > 1)})"
         if cache:
             result = train_cached(model, objective.step_fn, spec.train_config(steps), name="parity",
                                   key=run_key(group, spec, steps) | {"ensemble": ensemble}, eval_fn=objective.eval_fn,
-                                  progress=progress, desc=label)
+                                  progress=progress, desc=label, optimizer_factory=OPTIMIZERS[spec.train.optimizer])
         else:
             result = train(model, objective.step_fn, spec.train_config(steps), eval_fn=objective.eval_fn, desc=label,
-                           progress=progress)
+                           progress=progress, optimizer_factory=OPTIMIZERS[spec.train.optimizer])
         frames.append(tidy_metrics(result.metrics, group, spec.data.k, spec.train.batch_size).assign(
             family=spec.family, seconds=result.seconds))
     return pd.concat(frames, ignore_index=True)
@@ -373,7 +468,9 @@ def tidy_metrics(wide: pd.DataFrame, members: Sequence[ParityMember], k: int, ba
 
     Columns: step, objective, seed, mask_ratio (label), train_acc, test_acc, loss, signal_loss (CE on the
     one masked relevant token of Signal masks), noise_sq_margin (mean (logit_1 - logit_0)^2 on masked
-    tokens of Noise masks), signal_fraction (of the batches' masks), p_signal (theory, E_t P_S(t)).
+    tokens of Noise masks), signal_fraction (of the batches' masks), p_signal (theory, E_t P_S(t)); the same
+    split on the fixed held-out masks (heldout_*) and, with ``log_trainset_regimes``, on fixed masks of train
+    sequences (trainset_*) with the test label CE with every x visible (test_label_ce).
     """
     per_member: dict[int, dict[str, pd.Series]] = {i: {} for i in range(len(members))}
     for column in wide.columns:
@@ -386,6 +483,7 @@ def tidy_metrics(wide: pd.DataFrame, members: Sequence[ParityMember], k: int, ba
         signal_count = get(cols, "train_signal_count")
         noise_count = get(cols, "train_noise_count")
         heldout_signal, heldout_noise = get(cols, "heldout_signal_count"), get(cols, "heldout_noise_count")
+        trainset_signal, trainset_noise = get(cols, "trainset_signal_count"), get(cols, "trainset_noise_count")
         frame = pd.DataFrame({
             "step": wide["step"], "objective": member.objective, "seed": member.seed, "run": member.label,
             "window": member.window, "weighted": member.weighted,
@@ -398,6 +496,9 @@ def tidy_metrics(wide: pd.DataFrame, members: Sequence[ParityMember], k: int, ba
             "noise_sq_margin": get(cols, "train_noise_sq_margin_sum") / noise_count.where(noise_count > 0),
             "heldout_signal_loss": get(cols, "heldout_signal_nll_sum") / heldout_signal.where(heldout_signal > 0),
             "heldout_noise_sq_margin": get(cols, "heldout_noise_sq_margin_sum") / heldout_noise.where(heldout_noise > 0),
+            "trainset_signal_loss": get(cols, "trainset_signal_nll_sum") / trainset_signal.where(trainset_signal > 0),
+            "trainset_noise_sq_margin": get(cols, "trainset_noise_sq_margin_sum") / trainset_noise.where(trainset_noise > 0),
+            "test_label_ce": get(cols, "ce_test_label"),
             "p_signal": member.mask_ratio.expectation(lambda t: signal_probability(t, k)) if member.mask_ratio
             else np.nan,
         })

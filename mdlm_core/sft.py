@@ -47,13 +47,22 @@ def answer_region(prompt_lengths: torch.Tensor, length: int) -> torch.Tensor:
     return torch.arange(length, device=prompt_lengths.device) >= prompt_lengths.unsqueeze(1)
 
 
+def sft_row_losses(model: torch.nn.Module, tokens: torch.Tensor, prompt_lengths: torch.Tensor, mask_ratio: MaskRatio,
+                   mask_id: int, generator: torch.Generator | None = None,
+                   t: torch.Tensor | None = None) -> tuple[torch.Tensor, MDLossOutput]:
+    """(per-row SFT loss [B], the ``md_loss`` output): one Monte Carlo draw for ``tokens`` [B, L] whose first
+    ``prompt_lengths[b]`` tokens are the prompt, the prompt unmaskable, each row normalised by its answer length.
+    Rows of several tasks (prompt lengths of their own) share one forward pass; ``sft_loss`` is their mean."""
+    answer = answer_region(prompt_lengths.to(tokens.device), tokens.shape[1])
+    out = md_loss(model, tokens, mask_ratio, mask_id, generator=generator, maskable=answer, t=t)
+    return out.terms.sum(-1) / answer.sum(-1), out
+
+
 def sft_loss(model: torch.nn.Module, tokens: torch.Tensor, prompt_lengths: torch.Tensor, mask_ratio: MaskRatio,
              mask_id: int, generator: torch.Generator | None = None, t: torch.Tensor | None = None) -> MDLossOutput:
     """One Monte Carlo draw of the SFT loss for ``tokens`` [B, L] whose first ``prompt_lengths[b]`` tokens
     are the prompt: ``md_loss`` with the prompt unmaskable, renormalised per row by answer length."""
-    answer = answer_region(prompt_lengths.to(tokens.device), tokens.shape[1])
-    out = md_loss(model, tokens, mask_ratio, mask_id, generator=generator, maskable=answer, t=t)
-    per_row = out.terms.sum(-1) / answer.sum(-1)
+    per_row, out = sft_row_losses(model, tokens, prompt_lengths, mask_ratio, mask_id, generator, t)
     return dataclasses.replace(out, loss=per_row.mean())
 
 

@@ -264,14 +264,16 @@ def _state_entry(state: Any) -> dict:
 
 def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn: EvalFn | None = None,
           run_dir: str | Path | None = None, desc: str = "train", progress: bool = True,
-          state: Any = None) -> TrainResult:
+          state: Any = None, optimizer_factory: Callable[[torch.nn.Module, TrainConfig], torch.optim.Optimizer]
+          | None = None) -> TrainResult:
     """Train ``model`` in place for cfg.steps optimiser steps; resumable and cached when run_dir is given.
 
     Under torch.distributed (``torchrun --nproc_per_node N``) the model is wrapped in
     DistributedDataParallel, rank r draws its batches and masks from seed ``cfg.seed + 1_000_003 r`` (so the
     ranks see different data), and rank 0 alone evaluates, writes metrics and checkpoints; the checkpoint
     holds every rank's generator state, so a resumed multi-GPU run is exact too. ``train_*`` metrics are
-    rank 0's.
+    rank 0's. ``optimizer_factory(model, cfg)`` replaces ``make_optimizer`` (AdamW) when given, e.g. plain SGD; the
+    caller keys the cache on that choice.
     """
     run_dir = Path(run_dir) if run_dir is not None else None
     rank, world = distributed_rank_and_size()
@@ -291,7 +293,7 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
                            state=final.get("state"))
 
     net = _wrap_ddp(model) if world > 1 else model
-    optimizer = make_optimizer(model, cfg)
+    optimizer = (optimizer_factory or make_optimizer)(model, cfg)
     generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank)
     torch.manual_seed(cfg.seed)  # dropout and any other global-RNG use
     rows: list[dict] = []
@@ -375,13 +377,15 @@ def train(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, eval_fn:
 # -- the run cache, shared by every experiment ------------------------------------------------------------
 def train_cached(model: torch.nn.Module, step_fn: StepFn, cfg: TrainConfig, *, name: str, key: Any,
                  eval_fn: EvalFn | None = None, root: str | Path | None = None, progress: bool = True,
-                 desc: str | None = None, state: Any = None) -> TrainResult:
+                 desc: str | None = None, state: Any = None,
+                 optimizer_factory: Callable[[torch.nn.Module, TrainConfig], torch.optim.Optimizer] | None = None
+                 ) -> TrainResult:
     """``train`` in the run cache: ``<root or $MDLM_CACHE_DIR/runs>/<name>-<hash(key)>``. ``key`` must hold
     everything the result depends on (configs, data fingerprints); a finished run is loaded, not retrained,
     and an unfinished one resumes from its last checkpoint."""
     run_dir = run_dir_for(Path(root) if root is not None else cache_dir("runs"), name, key)
     return train(model, step_fn, cfg, eval_fn=eval_fn, run_dir=run_dir, desc=desc or name, progress=progress,
-                 state=state)
+                 state=state, optimizer_factory=optimizer_factory)
 
 
 def cached_evaluation(run_dir: Path, name: str, config: Any, compute: Callable[[], Any]) -> Any:

@@ -23,9 +23,9 @@ PACKAGE = ROOT / "mdlm_core"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
-def test_registry_lists_the_six_experiments_in_notebook_order_each_with_the_contract():
+def test_registry_lists_the_seven_experiments_in_notebook_order_each_with_the_contract():
     assert list(REGISTRY) == ["signal_curve", "parity_grokking", "u_curve", "sft_windows", "unmasking_schedules",
-                              "adaptive_mask_ratio"]
+                              "adaptive_mask_ratio", "window_mechanism"]
     notebooks = {p.stem for p in NOTEBOOKS}
     for name in REGISTRY:
         module = REGISTRY[name]

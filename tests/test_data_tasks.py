@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from mdlm_core.data.tasks import (arithmetic_choices, exact_match, gsm8k_final_answer, load_gsm8k, load_sst2,
+from mdlm_core.data.tasks import (COMPARISON_LABELS, arithmetic_choices, exact_match, gsm8k_final_answer, load_gsm8k,
+                                  load_sst2, make_comparison,
                                   make_arithmetic, make_next_word_choice, one_digit_variants)
 
 from shared_data import ROOT as SHARED, needs_data
@@ -161,3 +162,42 @@ def test_the_shared_data_sets_load_in_full():
     assert len(load_sst2("train", data_dir=SHARED)) == 67349
     test = load_gsm8k("test", data_dir=SHARED)
     assert len(test) == 1319 and test[0].target == "18"
+
+
+@pytest.mark.parametrize("one_digit_apart", [False, True])
+def test_comparison_by_enumeration(one_digit_apart):
+    """Every item: two different numbers of exactly ``digits`` digits (one digit apart where asked), the answer
+    the true order, the same two candidates, no label in the prompt; each split exactly half '<' (odd count: the
+    extra one '>'); no pair of numbers in both splits, in either order; seeded."""
+    train, test = make_comparison(301, 100, digits=2, seed=3, spaced_digits=False, one_digit_apart=one_digit_apart)
+    assert (train, test) == make_comparison(301, 100, digits=2, seed=3, spaced_digits=False,
+                                            one_digit_apart=one_digit_apart)
+    assert train != make_comparison(301, 100, digits=2, seed=4, spaced_digits=False,
+                                    one_digit_apart=one_digit_apart)[0]
+    pairs = {}
+    for split, items in (("train", train), ("test", test)):
+        for item in items:
+            a, b = item.prompt.split("?")
+            assert len(a) == len(b) == 2 and a[0] != "0" and b[0] != "0" and a != b
+            assert item.answer == item.target == ("<" if int(a) < int(b) else ">")
+            assert item.choices == COMPARISON_LABELS and not set("<>") & set(item.prompt)
+            if one_digit_apart:
+                assert sum(x != y for x, y in zip(a, b)) == 1
+            pairs.setdefault(frozenset((a, b)), set()).add(split)
+        labels = [item.answer for item in items]
+        assert labels.count("<") == len(items) // 2 and labels.count(">") == len(items) - len(items) // 2
+    assert len(pairs) == 401 and all(len(splits) == 1 for splits in pairs.values())
+    if not one_digit_apart:   # both orders and both kinds of first digit occur
+        assert any(item.prompt[0] == item.prompt[3] for item in train)
+    spaced_item = make_comparison(4, 2, digits=3, seed=0)[0][0]
+    assert spaced_item.prompt.count(" ") == 6 and " ? " in spaced_item.prompt
+
+
+def test_comparison_errors_say_what_to_change():
+    with pytest.raises(ValueError, match="raise digits"):
+        make_comparison(3000, 500, digits=2)              # 4,005 pairs of 2-digit numbers: at most 3/4 of them
+    with pytest.raises(ValueError, match="raise digits"):
+        make_comparison(600, 0, digits=2, one_digit_apart=True)   # 765 pairs one digit apart
+    from mdlm_core.data.tasks import comparison_example
+    with pytest.raises(ValueError, match="two different numbers"):
+        comparison_example(12, 12)

@@ -3,12 +3,16 @@ import json
 import pytest
 
 from mdlm_core.companion import Claim, save_claims
-from mdlm_core.companion.report import README_END, README_START, build_report, load_claims, update_readme
-from mdlm_core.companion.verdicts import gated, paired_difference_test
+from mdlm_core.companion.report import (README_END, README_START, build_report, load_claims, readme_block,
+                                        update_readme)
+from mdlm_core.companion.verdicts import gated, paired_difference_test, with_finding
 
 REVERSED = [-0.1, -0.12, -0.11, -0.1, -0.13]
 WEAK = [0.05, 0.06, 0.04, 0.05, 0.07]       # every seed positive: p = 1/32, reproduced alone, not always with q
 CLEAR = [0.1, 0.12, 0.11, 0.1, 0.13, 0.12, 0.11]   # p = 1/128
+# a 1x1 PNG
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082")
 
 
 @pytest.fixture
@@ -93,16 +97,40 @@ def test_bad_claims_are_rejected(figures):
         load_claims("smoke")
 
 
-def test_readme_block_is_regenerated_with_q_and_counts_by_kind(figures, tmp_path):
-    save_claims("01_a", [experiment("alpha", CLEAR), Claim.derived("omega", "1", "1")], "smoke")
+def test_readme_block_is_regenerated_with_one_findings_line_per_finding(figures, tmp_path):
+    u_shape, best_bin = experiment("U-shape", CLEAR), experiment("best bin beats uniform", REVERSED)
+    save_claims("03_u", with_finding("U-curve", [u_shape, best_bin], primary=1, headline="-0.11 nats"), "smoke")
+    save_claims("05_s", [Claim.derived("omega", "1", "1", "checked", "05_fig")], "smoke")
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{README_START}\nstale\n{README_END}\noutro\n")
     assert update_readme(readme, load_claims("smoke"))
     text = readme.read_text()
     assert "stale" not in text and text.startswith("intro") and text.endswith("outro\n")
-    assert ("| 01 | alpha | x | +0.113 ± 0.004 (paired over 7 seeds) — t = 26.83 (6.0 d.o.f.); sign-flip p = "
-            "0.00781 over 128 patterns, p = 0.00781, q = 0.00781, 7 seeds | ✅ reproduced |") in text
-    assert "| 01 | omega | 1 | 1 | 📐 derived |" in text
-    assert text.index("alpha") < text.index("Derived claims") < text.index("omega")
+    lines = [line for line in text.splitlines() if line.startswith("- **") and "claims (" not in line]
+    assert len(lines) == 2    # one per finding: the tagged pair is one line, the untagged claim its notebook's
+    # the primary is the claim given a headline, quoted with the paper's number; the other claim is counted
+    assert lines[0].startswith("- **U-curve** ([notebook 03](notebooks/03_u.py)): ❌ not reproduced. "
+                               "best bin beats uniform: ours -0.11 nats; paper x. Its 1 other claim: ✅ reproduced 1.")
+    assert lines[1].startswith("- **notebook 05_s** ([notebook 05](notebooks/05_s.py), [figure](figures/05_fig.png)): "
+                               "☑️ checked. omega: ours 1; paper 1.")
+    assert "figures/REPORT.md" in text and readme_block(readme) in text
     readme.write_text("no markers")
-    assert not update_readme(readme, load_claims("smoke"))
+    assert not update_readme(readme, load_claims("smoke")) and readme_block(readme) is None
+
+
+def test_a_primary_claim_needs_a_headline():
+    with pytest.raises(ValueError, match="headline"):
+        with_finding("U-curve", [experiment("U-shape", CLEAR)], primary=0)
+    with pytest.raises(ValueError, match="index"):
+        with_finding("U-curve", [experiment("U-shape", CLEAR)], primary=3, headline="x")
+
+
+def test_report_puts_findings_first_then_every_claim_then_every_figure(figures):
+    save_claims("03_u", with_finding("U-curve", [experiment("U-shape", CLEAR)]), "smoke")
+    (figures / "smoke" / "03_u_curve.png").write_bytes(PNG)
+    text = build_report("smoke").read_text()
+    assert text.index("## Findings at a glance") < text.index("- **U-curve** ([notebook 03](../notebooks/03_u.py))") \
+        < text.index("## Every claim") < text.index("| U-shape |") < text.index("## Figures") \
+        < text.index("![03_u_curve](03_u_curve.png)")
+    html = (figures / "smoke" / "REPORT.html").read_text()
+    assert "data:image/png;base64," in html and "03_u_curve.png" not in html   # embedded, no file links to follow

@@ -209,10 +209,12 @@ def test_config_errors_say_what_to_change():
 
 def test_task_specs_are_a_frozen_mapping_and_scored_on_tasks_share_their_spec():
     cfg = PROFILES["quick"]
-    assert list(cfg.task_specs) == ["next_word", "sst2", "arithmetic", "gsm8k"] and len(cfg.task_specs) == 4
+    assert list(cfg.task_specs) == ["next_word", "sst2", "arithmetic", "gsm8k", "comparison"]
+    assert len(cfg.task_specs) == 5
     assert cfg.spec("arithmetic_choice") is cfg.task_specs["arithmetic"] is cfg.task_specs.arithmetic
-    assert cfg.sequence_length("arithmetic_choice") == 6 + 5
-    assert cfg.task_batch_size("arithmetic") == 64 and cfg.task_batch_size("next_word") == cfg.train.batch_size == 16
+    assert cfg.sequence_length("arithmetic_choice") == 7 + 5
+    assert cfg.task_batch_size("arithmetic") == 48 and cfg.task_batch_size("next_word") == cfg.train.batch_size == 16
+    assert cfg.sequence_length("comparison") == cfg.sequence_length("arithmetic") == 12   # one forward pass per step
     assert hash(cfg) == hash(replace(cfg))    # hashable, and equal configs are equal
     for name, profile in PROFILES.items():   # the base is the named LM spec of notebook 03's same profile
         assert profile.base is REGISTRY_U_CURVE().PROFILES[name].lm
@@ -236,15 +238,15 @@ def test_the_notebook_parameters_reach_the_nested_config():
 
 
 def synthetic_runs(choice: dict, arithmetic: dict, seeds=(0, 1, 2), jitter=0.002, n=20_000,
-                   baselines=(("arithmetic_choice", 0.509), ("arithmetic", 0.01))) -> pd.DataFrame:
+                   baselines=(("comparison", 0.5), ("arithmetic", 0.01))) -> pd.DataFrame:
     baselines = dict(baselines)
     rows = []
-    for task, means in (("arithmetic_choice", choice), ("arithmetic", arithmetic)):
+    for task, means in (("comparison", choice), ("arithmetic", arithmetic)):
         for window, mean in means.items():
             for s in seeds:
                 ratio = MaskRatio.parse(window)
                 rows.append(dict(window=window, low=ratio.low, high=ratio.high, seed=s, task=task,
-                                 discriminative=task == "arithmetic_choice", accuracy=mean + jitter * (s - 1) ** 2, n=n,
+                                 discriminative=task == "comparison", accuracy=mean + jitter * (s - 1) ** 2, n=n,
                                  baseline=baselines[task], base_model="synthetic"))
     return pd.DataFrame(rows)
 
@@ -254,8 +256,8 @@ PAPER_ORDER = {HIGH_NOISE: 0.5, "[0.3,1]": 0.45, STANDARD: 0.4, "[0.2,1]": 0.35,
 
 def test_window_difference_is_paired_by_seed():
     runs = synthetic_runs({STANDARD: 0.7, MID: 0.75}, {STANDARD: 0.4})
-    runs.loc[(runs.task == "arithmetic_choice") & (runs.window == MID) & (runs.seed == 2), "accuracy"] += 0.03
-    diffs, eval_se = window_difference(runs, "arithmetic_choice", MID, STANDARD)
+    runs.loc[(runs.task == "comparison") & (runs.window == MID) & (runs.seed == 2), "accuracy"] += 0.03
+    diffs, eval_se = window_difference(runs, "comparison", MID, STANDARD)
     np.testing.assert_allclose(diffs, [0.05, 0.05, 0.08])
     # no per-example scores given: the unpaired binomial s.e. of one difference
     p_mid, p_std = 0.75 + 0.03 / 3 + 0.002 * 2 / 3, 0.70 + 0.002 * 2 / 3
@@ -271,8 +273,10 @@ def test_claims_see_the_crossover_only_when_it_is_there():
                                PAPER_ORDER, seeds=EIGHT_SEEDS)
     claims = sft_claims(crossover, cfg)
     verdicts = {c.claim: c.verdict for c in claims}
-    assert all(v == ("checked" if c.startswith("Gate") else "reproduced") for c, v in verdicts.items()), verdicts
+    checks = ("Gate", "Two skills")
+    assert all(v == ("checked" if c.startswith(checks) else "reproduced") for c, v in verdicts.items()), verdicts
     assert sum(c.startswith("Gate") for c in verdicts) == 2 and any("ranking" in c for c in verdicts)
+    assert sum(c.startswith("Two skills") for c in verdicts) == 1
     [cross] = [c for c in claims if c.claim.startswith("Crossover")]
     assert "crossover" in cross.test and cross.z > 2
     experiment = [c for c in claims if c.kind == "experiment"]
@@ -283,11 +287,11 @@ def test_claims_see_the_crossover_only_when_it_is_there():
     reversed_ = synthetic_runs({STANDARD: 0.75, MID: 0.70, "[0.2,1]": 0.7, "[0.3,1]": 0.7, HIGH_NOISE: 0.8},
                                {w: 1 - v for w, v in PAPER_ORDER.items()}, seeds=EIGHT_SEEDS)
     verdicts = {c.claim: c.verdict for c in sft_claims(reversed_, cfg)}
-    assert all(v == "not reproduced" for c, v in verdicts.items() if not c.startswith("Gate")), verdicts
+    assert all(v == "not reproduced" for c, v in verdicts.items() if not c.startswith(checks)), verdicts
     # three seeds, however clear: the exact sign-flip floor (2^-3 = 0.125) keeps the paired claims from a verdict
     three = {c.claim: c for c in sft_claims(synthetic_runs({STANDARD: 0.70, MID: 0.75}, PAPER_ORDER), cfg)}
-    assert three["Discriminative (arithmetic_choice): [0.45,0.55] beats [0,1]"].verdict == "inconclusive"
-    assert three["Discriminative (arithmetic_choice): [0.45,0.55] beats [0,1]"].p_value == pytest.approx(1 / 8)
+    assert three["Discriminative (comparison): [0.45,0.55] beats [0,1]"].verdict == "inconclusive"
+    assert three["Discriminative (comparison): [0.45,0.55] beats [0,1]"].p_value == pytest.approx(1 / 8)
 
 
 def test_the_ranking_is_pages_trend_test_with_seeds_as_blocks():
@@ -323,15 +327,15 @@ def test_a_task_below_its_baseline_makes_its_window_claims_inconclusive():
                           PAPER_ORDER, n=872, seeds=EIGHT_SEEDS)
     found = sft_claims(runs, cfg)
     claims = {c.claim.split(":")[0]: c for c in found}
-    gate = [c for name, c in claims.items() if name.startswith("Gate (arithmetic_choice)")][0]
+    gate = [c for name, c in claims.items() if name.startswith("Gate (comparison)")][0]
     assert gate.verdict == "fails check" and gate.kind == "derived"
-    gated_names = [name for name in claims
-                   if "arithmetic_choice" in name and not name.startswith("Gate") or name.startswith("Crossover")]
+    gated_names = [name for name, c in claims.items() if c.kind == "experiment"
+                   and ("comparison" in name or name.startswith("Crossover"))]
     assert len(gated_names) == 2
     for name in gated_names:
         claim = claims[name]
-        assert claim.verdict == "inconclusive" and "gated" in claim.test and "arithmetic_choice" in claim.test, name
-        assert claim.gate_passed is False and claim.gate == sft_windows.task_gate_name("arithmetic_choice"), name
+        assert claim.verdict == "inconclusive" and "gated" in claim.test and "comparison" in claim.test, name
+        assert claim.gate_passed is False and sft_windows.task_gate_name("comparison") in claim.gate, name
         assert not in_fdr_family(claim.to_dict())           # a failed gate keeps the claim out of the FDR family
         assert gate_failed(claim.to_dict()) and "gate:" in verdict_cell(claim.to_dict())
     arithmetic = [c for c in found if c.claim.startswith("Generative")]
@@ -341,7 +345,7 @@ def test_a_task_below_its_baseline_makes_its_window_claims_inconclusive():
 def test_claims_are_inconclusive_when_the_seeds_disagree():
     cfg = PROFILES["quick"]
     runs = synthetic_runs({STANDARD: 0.70, MID: 0.70}, {STANDARD: 0.4, HIGH_NOISE: 0.4})
-    runs.loc[(runs.task == "arithmetic_choice") & (runs.window == MID), "accuracy"] += [0.02, -0.02, 0.005]
+    runs.loc[(runs.task == "comparison") & (runs.window == MID), "accuracy"] += [0.02, -0.02, 0.005]
     [claim] = [c for c in sft_claims(runs, cfg) if c.claim.startswith("Discriminative")]
     assert claim.kind == "experiment" and claim.verdict == "inconclusive" and claim.n_seeds == 3
     assert abs(claim.z) < 1 and "paired difference" in claim.test
@@ -369,12 +373,15 @@ def test_the_window_figure_draws_seeds_and_intervals_inside_0_1(tmp_path, monkey
     runs = synthetic_runs({w: 0.9 for w in SFT_WINDOWS}, {w: 0.1 for w in SFT_WINDOWS}, seeds=seeds, n=500)
     bimodal = {0: 0.0, 1: 1.0, 2: 0.98, 3: 0.01, 4: 1.0}
     runs.loc[runs.window == HIGH_NOISE, "accuracy"] = runs.seed.map(bimodal)
-    metrics = pd.DataFrame([dict(window=w, seed=s, step=step, arithmetic_choice_acc=0.5, arithmetic_acc=0.1,
+    metrics = pd.DataFrame([dict(window=w, seed=s, step=step, comparison_acc=0.5 + step / 400, arithmetic_acc=0.1,
                                  train_loss=1.0) for w in SFT_WINDOWS for s in seeds for step in (0, 100)])
-    layout = pd.DataFrame(dict(task=["arithmetic_choice", "arithmetic"], discriminative=[True, False],
-                               chance=[0.25, None], baseline=[0.509, 0.01]))
+    layout = pd.DataFrame(dict(task=["comparison", "arithmetic"], discriminative=[True, False],
+                               chance=[0.5, None], baseline=[0.5, 0.01]))
+    runs = runs.merge(pd.concat([sft_windows.steps_to_threshold(metrics, task, threshold, 100)
+                                 for task, threshold in (("comparison", 0.75), ("arithmetic", 0.5))]),
+                      on=["window", "seed", "task"])
     results = sft_windows.Results(runs, metrics, {}, pd.DataFrame(), pd.DataFrame(), cfg,
-                                  {"arithmetic_choice": {"accuracy": 0.3}, "arithmetic": {"accuracy": 0.0}}, layout)
+                                  {"comparison": {"accuracy": 0.3}, "arithmetic": {"accuracy": 0.0}}, layout)
     figs = sft_windows.figures(results, Outputs("smoke"))
     intervals = sft_windows.accuracy_intervals(runs)
     for ax in figs[figure_names.SFT_WINDOWS].axes:
@@ -383,7 +390,10 @@ def test_the_window_figure_draws_seeds_and_intervals_inside_0_1(tmp_path, monkey
         ys = [seg[:, 1] for c in collections for seg in c.get_segments()]
         ys += [np.asarray(line.get_ydata(), float) for line in ax.lines]
         assert all(np.all((y >= 0) & (y <= 1)) for y in ys)
-    high_noise = intervals[(intervals.task == "arithmetic_choice") & (intervals.window == HIGH_NOISE)].iloc[0]
+    curves = figs[figure_names.SFT_TRAINING_CURVES].axes[0]   # the threshold drawn, every run's crossing ticked
+    assert any(np.allclose(line.get_ydata(), 0.75) for line in curves.lines)
+    assert "reached by 25 of 25 runs" in curves.get_legend_handles_labels()[1][-1]
+    high_noise = intervals[(intervals.task == "comparison") & (intervals.window == HIGH_NOISE)].iloc[0]
     assert 0 < high_noise.low < high_noise.accuracy < high_noise.high < 1
     # the drawn interval of that window is the seed bootstrap's
     ax = figs[figure_names.SFT_WINDOWS].axes[0]
@@ -450,12 +460,12 @@ def test_window_difference_includes_the_test_set_uncertainty():
     correct = {}
     for s in (0, 1, 2):
         base = rng.random(100) < 0.7
-        correct[(STANDARD, s, "arithmetic_choice")] = base.astype(int)
+        correct[(STANDARD, s, "comparison")] = base.astype(int)
         flipped = base.copy()
         flipped[:1] = ~flipped[:1]   # one example differs: the accuracies barely differ
-        correct[(MID, s, "arithmetic_choice")] = flipped.astype(int)
-    _, unpaired = window_difference(runs, "arithmetic_choice", MID, STANDARD)
-    diffs, eval_se = window_difference(runs, "arithmetic_choice", MID, STANDARD, correct)
+        correct[(MID, s, "comparison")] = flipped.astype(int)
+    _, unpaired = window_difference(runs, "comparison", MID, STANDARD)
+    diffs, eval_se = window_difference(runs, "comparison", MID, STANDARD, correct)
     # paired over the same examples, one flipped example in 100: s.e. 0.01, far below the unpaired 0.064
     assert np.all(diffs == pytest.approx(0.01)) and eval_se == pytest.approx(0.01) and unpaired > 0.06
     # the seeds agree exactly (s.e. 0): only the pooled-in test-set s.e. keeps the verdict honest
@@ -474,12 +484,24 @@ OLD_KEYS = {
 }
 
 
+# The designs those keys were recorded with (notebook 04 before the comparison task): a config equal to one of them
+# keeps its keys, because a task spec added later (comparison) is keyed only where it is run.
+OLD_DESIGNS = {
+    "smoke": {"tasks": ("arithmetic_choice", "next_word", "sst2", "arithmetic"), "extra_seeds": ()},
+    "quick": {"tasks": ("arithmetic_choice", "arithmetic"), "train.eval_every": 200, "seeds": (0, 1, 2, 3, 4),
+              "extra_seeds": (), "task_specs.arithmetic.prompt_tokens": 6, "task_specs.arithmetic.batch_size": 64},
+}
+
+
 @needs_data("wikitext-2", "sst2")
 @pytest.mark.parametrize("profile", ["smoke", "quick"])
 def test_cache_keys_are_those_of_before_the_refactor(profile, tmp_path, monkeypatch):
     from mdlm_core import lm
     monkeypatch.setenv("MDLM_CACHE_DIR", str(tmp_path))
-    cfg, old = PROFILES[profile], OLD_KEYS[profile]
+    from mdlm_core.companion.profiles import apply_overrides
+    old = OLD_KEYS[profile]
+    cfg = apply_overrides(PROFILES[profile], **OLD_DESIGNS[profile])   # the design those runs were cached with
+    assert config_hash(sft_windows.key_fields(cfg)) != config_hash(sft_windows.key_fields(PROFILES[profile]))
     data = prepare_sft_data(cfg)
     base = f"lm-{cfg.base_window}-s{cfg.base_seed}-{config_hash(lm.run_config(cfg.base, data.lm, cfg.base_window, cfg.base_seed))}"
     assert base == old["base"]
@@ -498,7 +520,9 @@ def test_smoke_run_in_process_writes_every_table_figure_and_well_formed_claims(t
     results = sft_windows.run(cfg, out, progress=False)
     tables = {p.stem for p in (out.directory / "data").glob("04_*.csv")}
     assert tables == {"04_sft_data", "04_sft_runs", "04_sft_summary", "04_sft_training_curves", "04_timing"}
-    assert len(results.runs) == len(cfg.windows) * len(cfg.seeds) * len(cfg.tasks)
+    assert len(results.runs) == len(cfg.jobs) * len(cfg.tasks) == (len(cfg.windows) * 2 + 1) * len(cfg.tasks)
+    assert not results.runs.duplicated(["window", "seed", "task"]).any()       # tidy: one row per run x task
+    assert results.runs.steps_to_threshold.between(0, cfg.train.steps).all() and "reached" in results.runs
     assert set(results.runs.base_model) == {OLD_KEYS["smoke"]["base"]} and set(results.base_scores) == set(cfg.tasks)
     claims = sft_windows.claims(results)
     assert claims and all(isinstance(c, Claim) and c.verdict for c in claims)
@@ -533,3 +557,159 @@ def test_generative_curves_only_at_the_end_when_curve_generate_every_is_0(tmp_pa
             assert column.notna().all(), f"{task}: a discriminative curve is scored at every evaluation"
         else:
             assert column[~last].isna().all() and column[last].notna().all(), f"{task}: generated at the end only"
+
+
+def test_extra_seeds_train_the_crossover_windows_only():
+    cfg = PROFILES["quick"]
+    jobs = cfg.jobs
+    assert len(jobs) == len(set(jobs)) == 5 * 3 + 3 * 5
+    per_window = pd.Series([w for w, _ in jobs]).value_counts()
+    assert all(per_window[w] >= 8 for w in (STANDARD, MID, HIGH_NOISE)) and per_window["[0.2,1]"] == 3
+    assert jobs[:5] == [(w, 0) for w in cfg.windows]             # the first pass covers every window
+    assert replace(cfg, windows=("[0.2,1]",)).jobs == [("[0.2,1]", s) for s in cfg.seeds]
+    overlap = replace(cfg, seeds=(0, 1, 2, 3, 4)).jobs                 # a seed in both is run once
+    assert len(overlap) == len(set(overlap)) == 5 * 5 + 3 * 3
+
+
+def test_steps_to_threshold_is_the_first_crossing_censored_at_the_budget():
+    metrics = pd.DataFrame(dict(window=["a"] * 4 + ["b"] * 4, seed=0, step=[0, 100, 200, 300] * 2,
+                                comparison_acc=[0.5, 0.8, 0.7, 0.9, 0.5, 0.6, np.nan, 0.74]))
+    got = sft_windows.steps_to_threshold(metrics, "comparison", 0.75, budget=300).set_index("window")
+    assert (got.loc["a", "steps_to_threshold"], got.loc["a", "reached"]) == (100, True)     # first, not last
+    assert (got.loc["b", "steps_to_threshold"], got.loc["b", "reached"]) == (300, False)    # censored
+    assert sft_windows.task_threshold(0.5) == 0.75 and sft_windows.task_threshold(0.0) == 0.5
+
+
+def test_paired_gehan_test_by_enumeration():
+    """Per seed +1 / -1 where one window's run certainly reached the threshold first, 0 where censoring leaves it
+    open or they tie; the p-value is the exact sign-flip distribution of the sum over all 2^n patterns."""
+    test = sft_windows.paired_gehan_test
+    six = test([100] * 6, [True] * 6, [300] * 6, [True] * 6)
+    assert six.p_value == pytest.approx(1 / 64) and six.p_opposite == 1 and six.effect == 1
+    assert six.verdict == "reproduced" and six.n_seeds == 6 and six.mde is not None
+    # reached at the budget vs censored there: certainly first; both censored, or tied: open
+    fast = [1600, 1600, 200, 200, 100]
+    res = test(fast, [True, False, True, True, True], [1600, 1600, 200, 400, 1600], [False, False, True, True, False])
+    scores = np.array([1, 0, 0, 1, 1])
+    patterns = np.array([[1 - 2 * ((k >> i) & 1) for i in range(5)] for k in range(32)])
+    sums = patterns @ scores
+    assert res.p_value == pytest.approx(np.mean(sums >= 3)) and res.p_opposite == pytest.approx(np.mean(sums <= 3))
+    assert res.effect == pytest.approx(3 / 5) and "on 3 of 5 seeds" in res.summary
+    assert res.mde is None and res.verdict == "inconclusive"     # 3 informative seeds: p >= 1/8 whatever happens
+    slower = test([300] * 6, [True] * 6, [100] * 6, [True] * 6)
+    assert slower.p_opposite == pytest.approx(1 / 64) and slower.verdict == "not reproduced"
+    with pytest.raises(ValueError, match="one time and one event"):
+        test([1, 2], [True], [1, 2], [True, True])
+
+
+def timed_runs(runs: pd.DataFrame, steps: dict) -> pd.DataFrame:
+    """``runs`` with steps to threshold per (task, window): (steps, reached) for every seed."""
+    times = runs.apply(lambda r: steps[r.task][r.window], axis=1)
+    return runs.assign(threshold=0.5, steps_to_threshold=[t for t, _ in times], reached=[e for _, e in times])
+
+
+def test_steps_claims_sit_beside_the_accuracy_claims_and_follow_the_curves():
+    cfg = PROFILES["quick"]
+    runs = synthetic_runs({STANDARD: 0.70, MID: 0.75, "[0.2,1]": 0.7, "[0.3,1]": 0.7, HIGH_NOISE: 0.7},
+                          PAPER_ORDER, seeds=EIGHT_SEEDS)
+    fast, slow, never = (200, True), (800, True), (1600, False)
+    steps = {"comparison": {w: fast if w == MID else slow for w in SFT_WINDOWS},
+             "arithmetic": {STANDARD: slow, MID: never, "[0.2,1]": slow, "[0.3,1]": slow, HIGH_NOISE: fast}}
+    claims = {c.claim: c for c in sft_claims(timed_runs(runs, steps), cfg)}
+    summary = sft_windows.summarize_sft(timed_runs(runs, steps)).set_index(["task", "window"])
+    assert tuple(summary.loc[("comparison", MID), ["reached_threshold", "median_steps_reached"]]) == (8, 200)
+    assert summary.loc[("arithmetic", MID), "reached_threshold"] == 0
+    assert np.isnan(summary.loc[("arithmetic", MID), "median_steps_reached"])
+    timed = {name: c for name, c in claims.items() if "sooner" in name or "steps to threshold" in name}
+    assert len(timed) == 4 and all(c.kind == "experiment" for c in timed.values())
+    assert all(c.verdict == "reproduced" and c.p_value == pytest.approx(1 / 256) for c in timed.values()), timed
+    assert "Gehan" in claims[f"Generative (arithmetic): {HIGH_NOISE} reaches the threshold sooner than {STANDARD}"].test
+    cross = claims[f"Crossover in steps to threshold: {MID} reaches it sooner than {HIGH_NOISE} on discriminative "
+                   "tasks and later on generative ones"]
+    assert "crossover" in cross.test and "two skills" in cross.gate
+    # the accuracy says one thing, the speed the other: each claim reports its own
+    steps["comparison"] = {w: slow if w == MID else fast for w in SFT_WINDOWS}
+    claims = {c.claim: c for c in sft_claims(timed_runs(runs, steps), cfg)}
+    assert claims[f"Discriminative (comparison): {MID} beats {STANDARD}"].verdict == "reproduced"
+    assert claims[f"Discriminative (comparison): {MID} reaches the threshold sooner than {STANDARD}"].verdict == \
+        "not reproduced"
+
+
+def test_two_skill_criterion_gates_the_crossover():
+    """One skill read twice (the accuracies move together across runs, |r| >= 0.8): the crossover is inconclusive
+    and says so, whatever its tests find; the two-skill row records r. Two skills (r near 0): it is judged."""
+    cfg = PROFILES["quick"]
+    rng = np.random.default_rng(0)
+    gen = {STANDARD: 0.4, MID: 0.3, "[0.2,1]": 0.35, "[0.3,1]": 0.45, HIGH_NOISE: 0.5}
+    one_skill = synthetic_runs(gen, gen, seeds=EIGHT_SEEDS)
+    flip = one_skill.task == "comparison"
+    one_skill.loc[flip, "accuracy"] = 1 - one_skill.loc[flip, "accuracy"]   # r = -1, the mid window first on comparison
+    gate, r, n_runs = sft_windows.two_skill_gate(one_skill, "comparison", "arithmetic")
+    assert r == pytest.approx(-1) and n_runs == 5 * 8 and not gate.passed and "r = -1.000" in gate.detail
+    claims = {c.claim.split(":")[0]: c for c in sft_claims(one_skill, cfg)}
+    assert claims["Two skills"].verdict == "fails check" and "-1.000" in claims["Two skills"].ours
+    cross = claims["Crossover"]
+    assert cross.verdict == "inconclusive" and cross.gate_passed is False and "two skills" in cross.test
+    assert cross.p_value is not None and cross.p_value < 0.05        # its numbers stay, the verdict does not
+    two = one_skill.copy()
+    two.loc[flip, "accuracy"] = np.where(two.loc[flip, "window"] == MID, 0.8, 0.7) + rng.normal(0, 0.01, flip.sum())
+    gate, r, _ = sft_windows.two_skill_gate(two, "comparison", "arithmetic")
+    table = two.pivot_table(index=["window", "seed"], columns="task", values="accuracy")
+    assert r == pytest.approx(np.corrcoef(table.comparison, table.arithmetic)[0, 1]) and gate.passed
+    claims = {c.claim.split(":")[0]: c for c in sft_claims(two, cfg)}
+    assert claims["Two skills"].verdict == "checked" and claims["Crossover"].verdict == "reproduced"
+    flat = two.copy()
+    flat.loc[flip, "accuracy"] = 0.9                                   # a readout that never varies shows nothing
+    assert not sft_windows.two_skill_gate(flat, "comparison", "arithmetic")[0].passed
+
+
+def test_candidate_scores_match_exact_enumeration_on_a_toy_model():
+    """The scorer's choice between ' <' and ' >' (answer regions of 3 tokens: space, symbol, EOS) is the MC ELBO:
+    with a one-token answer every draw masks it, so the score is exactly log p(a | prompt); with three tokens its
+    mean over many rows of one prompt converges to the exact ELBO over all 2^3 - 1 masks, candidate by candidate."""
+    from mdlm_core.sft import answer_elbo_exact
+    model = tiny_model()
+    prompt = torch.tensor([1, 2, 3, 4])
+    one = torch.tensor([[5], [6]])
+    got = candidate_log_likelihoods(model, prompt[None], one, draws=3, seed=0)[0]
+    exact = [answer_elbo_exact(model, prompt, c, model.mask_id) for c in one]
+    assert got.tolist() == pytest.approx(exact, rel=1e-6)
+    three = torch.tensor([[7, 5, 0], [7, 6, 0]])
+    rows = prompt.expand(3000, 4)
+    scores = candidate_log_likelihoods(model, rows, three, draws=3, seed=0)
+    exact = torch.tensor([answer_elbo_exact(model, prompt, c, model.mask_id) for c in three], dtype=torch.float64)
+    se = scores.std(0) / math.sqrt(len(rows))
+    assert torch.all((scores.mean(0) - exact).abs() < 4 * se) and torch.all(scores.mean(0) <= 0)
+    assert scores.mean(0).argmax() == exact.argmax()
+
+
+def test_tasks_of_one_length_share_a_pass_and_a_task_alone_keeps_its_own_draws():
+    """A task alone at its sequence length draws its rows and masks as a pass of its own (the step before
+    tasks shared passes: sft_loss per task, in task order); two tasks of one length share one pass whose
+    per-task losses are the means of their own rows."""
+    from types import SimpleNamespace
+    from mdlm_core.experiments.sft_windows import TaskData, make_sft_step
+    from mdlm_core.sft import sft_loss
+    short = TaskData("comparison", torch.arange(30 * 6).reshape(30, 6) % 11, torch.zeros(1, 6, dtype=torch.long),
+                     ["<"], prompt_tokens=4)
+    long_ = TaskData("arithmetic", torch.arange(40 * 8).reshape(40, 8) % 11, torch.zeros(1, 8, dtype=torch.long),
+                     ["1"], prompt_tokens=5)
+    cfg = arithmetic_cfg(batch_size=4)
+    ratio, model = cfg.mask_ratio(STANDARD), tiny_model()
+    loss, logs = make_sft_step(SimpleNamespace(tasks={"comparison": short, "arithmetic": long_}), cfg, ratio,
+                               torch.device("cpu"))(model, 0, torch.Generator().manual_seed(5))
+    gen, expected = torch.Generator().manual_seed(5), {}
+    for name, task in (("comparison", short), ("arithmetic", long_)):
+        idx = torch.randint(0, len(task.train_tokens), (4,), generator=gen)
+        expected[name] = sft_loss(model, task.train_tokens[idx], torch.full((4,), task.prompt_tokens), ratio,
+                                  model.mask_id, gen).loss
+    assert logs == pytest.approx({f"loss_{n}": v.item() for n, v in expected.items()}, rel=1e-6)
+    assert loss.item() == pytest.approx((expected["comparison"].item() + expected["arithmetic"].item()) / 2, rel=1e-6)
+    same = TaskData("comparison", torch.arange(30 * 8).reshape(30, 8) % 11, torch.zeros(1, 8, dtype=torch.long),
+                    ["<"], prompt_tokens=6)
+    data = SimpleNamespace(tasks={"comparison": same, "arithmetic": long_})
+    calls = []
+    model.register_forward_hook(lambda module, args, out: calls.append(args[0].shape))
+    loss, logs = make_sft_step(data, cfg, ratio, torch.device("cpu"))(model, 0, torch.Generator().manual_seed(5))
+    assert calls == [torch.Size([8, 8])] and set(logs) == {"loss_comparison", "loss_arithmetic"}
+    assert loss.item() == pytest.approx((logs["loss_comparison"] + logs["loss_arithmetic"]) / 2, rel=1e-6)

@@ -9,6 +9,7 @@ WINDOW_AVERAGE_HEATMAP = "01_window_average_heatmap"
 PARITY_GROKKING_ACCURACY = "02_huang_parity_grokking_accuracy"
 PARITY_LOSS_DECOMPOSITION = "02_huang_parity_loss_decomposition"
 PARITY_WINDOW_SWEEP = "02_huang_parity_window_sweep"
+PARITY_PHASE_DIAGRAM = "02_parity_phase_diagram"   # beyond the paper: where each objective generalises, over N
 
 # 03_wikitext_u_curve: Huang & Mirzasoleiman, the WikiText U-curve over ten training bins
 U_CURVE = "03_wikitext_u_curve"
@@ -30,5 +31,10 @@ MASK_RATIO_DENSITIES = "06_mask_ratio_densities"
 ADAPTIVE_DENSITY_EVOLUTION = "06_adaptive_density_evolution"
 ADAPTIVE_TEST_ELBO = "06_adaptive_test_elbo"
 ADAPTIVE_PARITY = "06_adaptive_parity_density"
+
+# 07_window_mechanism: beyond the paper: why windows help the LM (longer training, a data-limited regime, gradient noise)
+WINDOW_LONG_TRAINING = "07_long_training_gap"
+WINDOW_OVERFITTING = "07_data_limited_overfitting"
+WINDOW_GRADIENT_NOISE = "07_gradient_noise_vs_gain"
 
 ALL = tuple(value for name, value in sorted(globals().items()) if name.isupper() and isinstance(value, str))

@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"reproduce: profile={profile}, {len(notebooks)} notebook(s)", flush=True)
     if settings:
         print(f"reproduce: --set {settings}: these notebooks' figures and claims are of an edited profile "
-              "(the README's claims block is left alone)", flush=True)
+              "(the README's findings block is left alone)", flush=True)
     start = time.perf_counter()
     for i, nb in enumerate(notebooks, 1):
         t0 = time.perf_counter()

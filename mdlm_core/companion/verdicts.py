@@ -185,6 +185,8 @@ class Claim:
     gate: str = ""                # ... and its gate
     gate_passed: bool | None = None
     p_convention: str | None = None  # ONE_SIDED for claims judged by these rules
+    finding: str = ""             # the paper finding it answers ("U-curve"): the README's findings at a glance
+    headline: str = ""            # its key number in a few words (default: the first clause of ``ours``)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -198,21 +200,29 @@ class Claim:
 
     @classmethod
     def derived(cls, claim: str, paper: str, ours: str, verdict: str = "derived", figure: str = "",
-                notes: str = "") -> "Claim":
-        return cls(claim, paper, ours, verdict, DERIVED, figure, notes)
+                notes: str = "", finding: str = "", headline: str = "") -> "Claim":
+        return cls(claim, paper, ours, verdict, DERIVED, figure, notes, finding=finding, headline=headline)
 
     @classmethod
     def experiment(cls, claim: str, paper: str, result: TestResult, figure: str = "", notes: str = "",
-                   ours: str | None = None) -> "Claim":
+                   ours: str | None = None, finding: str = "", headline: str = "") -> "Claim":
         f = _finite_or_none
         return cls(claim, paper, ours if ours is not None else result.summary, result.verdict, EXPERIMENT, figure,
                    notes, result.test, result.statistic, f(result.p_value), f(result.z), result.n_seeds,
                    p_opposite=f(result.p_opposite), p_below_min=f(result.p_below_min), effect=f(result.effect),
                    min_effect=f(result.min_effect), mde=f(result.mde), gate=result.gate,
-                   gate_passed=result.gate_passed, p_convention=ONE_SIDED)
+                   gate_passed=result.gate_passed, p_convention=ONE_SIDED, finding=finding, headline=headline)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def with_finding(finding: str, claims: Sequence[Claim], primary: int | None = None, headline: str = "") -> list[Claim]:
+    """``claims`` tagged as answering one paper finding (``Claim.finding``, one line of the README's findings at a
+    glance); ``primary``: the index of the claim that line quotes, with ``headline`` as its key number."""
+    if primary is not None and not (0 <= primary < len(claims) and headline):
+        raise ValueError(f"primary={primary} needs an index of the {len(claims)} claims and a headline (its key number)")
+    return [replace(c, finding=finding, headline=headline if i == primary else c.headline) for i, c in enumerate(claims)]
 
 
 def _finite_or_none(x: float | None) -> float | None:

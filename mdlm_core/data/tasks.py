@@ -7,6 +7,8 @@
   that a sampler must generate; scored by exact match.
 * ``arithmetic_choices``: the same problems as multiple choice (discriminative): the true result against
   same-length numbers that differ from it in one digit.
+* ``make_comparison``: which of two numbers is larger (discriminative, a skill of its own: no addition), answered
+  ``<`` or ``>`` with the labels exactly balanced, so the best constant choice is chance.
 * ``load_gsm8k``: grade-school maths word problems (generative, ``paper`` profile only); the answer is
   the worked solution ending in ``#### <number>``, scored on that final number.
 
@@ -230,6 +232,57 @@ def arithmetic_choices(examples: list[SFTExample], choices: int = 4, seed: int =
         texts = [spaced(n) if spaced_digits else str(n) for n in options]
         out.append(SFTExample(ex.prompt, ex.answer, ex.target, tuple(texts[k] for k in rng.permutation(choices))))
     return out
+
+
+# -- number comparison ------------------------------------------------------------------------------
+COMPARISON_LABELS = ("<", ">")   # a < b, a > b (the candidates, in this order)
+
+
+def comparison_example(a: int, b: int, spaced_digits: bool = True) -> SFTExample:
+    """'4 7 ? 8 5' -> '<' (digits as words, for subword tokenizers), or with ``spaced_digits=False`` '47?85' -> '<'.
+    The prompt is the same for both answers but for the numbers: the '?' says nothing about the order."""
+    if a == b:
+        raise ValueError(f"{a} ? {b}: a comparison needs two different numbers")
+    label = COMPARISON_LABELS[int(a > b)]
+    prompt = f"{spaced(a)} ? {spaced(b)}" if spaced_digits else f"{a}?{b}"
+    return SFTExample(prompt, label, label, COMPARISON_LABELS)
+
+
+def make_comparison(n_train: int, n_test: int, digits: int = 2, seed: int = 0, spaced_digits: bool = True,
+                    one_digit_apart: bool = False) -> tuple[list[SFTExample], list[SFTExample]]:
+    """Seeded train and test sets of "which is larger", ``a ? b`` -> ``<`` / ``>``, both numbers with exactly
+    ``digits`` digits (no leading zero, so the length never tells) and different. With ``one_digit_apart`` the two
+    numbers differ in exactly one digit (``one_digit_variants``): the model must find that digit and compare it,
+    not read the first one.
+
+    The two splits share no pair of numbers in either order (a test item is never a train item read backwards),
+    and within each split exactly half the items (the odd one out of an odd count: ``>``) are ``<``, in a seeded
+    order: the best constant choice is chance, 1/2.
+    """
+    if digits < 1 or n_train < 0 or n_test < 0:
+        raise ValueError("digits must be >= 1 and the set sizes >= 0")
+    low, high = (10 ** (digits - 1) if digits > 1 else 0), 10 ** digits
+    numbers = high - low
+    # unordered pairs: one-digit variants of a number (the first digit has 8 others, each other digit 9)
+    pairs_available = (numbers * (8 + 9 * (digits - 1) if digits > 1 else numbers * 9) // 2 if one_digit_apart
+                       else numbers * (numbers - 1) // 2)
+    if n_train + n_test > 3 * pairs_available // 4:   # rejection sampling stays fast below 3/4 of the pairs
+        raise ValueError(f"{n_train + n_test} comparisons requested: too many for {digits}-digit numbers (at most "
+                         f"3/4 of the {pairs_available} pairs); ask for fewer or raise digits")
+    rng = np.random.default_rng([seed, 2])   # its own stream, apart from make_arithmetic's
+    pairs: dict[tuple[int, int], None] = {}  # insertion-ordered set of unordered pairs (smaller, larger)
+    while len(pairs) < n_train + n_test:
+        a = int(rng.integers(low, high))
+        b = one_digit_variants(a, 1, rng)[0] if one_digit_apart else int(rng.integers(low, high))
+        if a != b:
+            pairs.setdefault((min(a, b), max(a, b)), None)
+    ordered = list(pairs)
+    splits = []
+    for chunk in (ordered[:n_train], ordered[n_train:]):
+        smaller_first = rng.permutation(np.arange(len(chunk)) < len(chunk) // 2)   # exactly half '<'
+        splits.append([comparison_example(*((s, l) if first else (l, s)), spaced_digits=spaced_digits)
+                       for (s, l), first in zip(chunk, smaller_first)])
+    return splits[0], splits[1]
 
 
 # -- GSM8K --------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ _MODULES = {
     "sft_windows": "04_sft_windows",
     "unmasking_schedules": "05_unmasking_schedules",
     "adaptive_mask_ratio": "06_adaptive_mask_ratio",
+    "window_mechanism": "07_window_mechanism",
 }
 CONTRACT = ("NOTEBOOK", "Config", "PROFILES", "run", "claims", "figures")
 

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from .. import parity
 from ..companion import figure_names
 from ..companion.outputs import figure_style as _style
-from ..companion.verdicts import Claim, Gate, gated, paired_difference_test, share_test
+from ..companion.verdicts import Claim, Gate, gated, paired_difference_test, share_test, with_finding
 from ..data.text import unigram_entropy
 from ..lm import (BINS, LM_PAPER, LM_QUICK, LM_SMOKE, UNIFORM, LMSpec, evaluation_se, pooled_seed_sd,
                   prepare_lm_data, scored_test_rows, seed_differences, train_lm_job)
@@ -505,7 +505,8 @@ def parity_claims(results: Results) -> list[Claim]:
 
 def claims(results: Results) -> list[Claim]:
     """Notebook 06's claims table (all beyond the paper): the LM distributions, then the parity peaks."""
-    return lm_claims(results) + parity_claims(results)
+    return (with_finding("Beyond the paper: a fitted, scheduled or adaptive mask-ratio distribution", lm_claims(results))
+            + with_finding("Beyond the paper: an adaptive sampler finds t* on parity", parity_claims(results)))
 
 
 # -- figures -----------------------------------------------------------------------------------------------

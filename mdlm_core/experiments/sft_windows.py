@@ -11,22 +11,27 @@ such as [0.5, 1] are best on generative maths (GSM8K). Here, at a scale two CPU 
   random-init path;
 * every (window, seed) is **one multi-task SFT run** from that base, as the paper fine-tunes one model
   and scores it on several benchmarks. Each step draws one batch per task (each task with its own
-  sequence layout) and minimises the mean of the tasks' ``sft_loss`` (prompt never masked, answer
-  masked with t from the window, loss per answer length, EOS padding trained as answer);
-* **discriminative** tasks (the arithmetic problems as multiple choice against one-digit variants of the result,
-  trained by the arithmetic task's SFT; next-word choice on held-out WikiText-2, HellaSwag-style; SST-2 with
-  word labels) are scored as LLaDA scores multiple choice: the candidate answer with the largest Monte Carlo ELBO of
-  ``answer | prompt`` (``sft.answer_elbo_mc``: the number of masked answer tokens l ~ U{1..A}, stratified over
-  ``score_draws`` draws, weight A / l), on masks drawn from ``score_seed`` alone, so candidates, windows and
-  seeds are compared on common draws;
+  sequence layout; tasks of one sequence length share a forward pass) and minimises the mean of the tasks'
+  SFT losses (prompt never masked, answer masked with t from the window, loss per answer length, EOS padding
+  trained as answer);
+* **discriminative** tasks (number comparison ``4715?4785`` -> ``<``, a skill of its own with its own SFT data,
+  the first discriminative task of ``quick``; the arithmetic problems as multiple choice against one-digit
+  variants of the result, trained by the arithmetic task's SFT; next-word choice on held-out WikiText-2,
+  HellaSwag-style; SST-2 with word labels) are scored as LLaDA scores multiple choice: the candidate answer with
+  the largest Monte Carlo ELBO of ``answer | prompt`` (``sft.answer_elbo_mc``: the number of masked answer
+  tokens l ~ U{1..A}, stratified over ``score_draws`` draws, weight A / l), on masks drawn from ``score_seed``
+  alone, so candidates, windows and seeds are compared on common draws;
 * **generative** tasks (multi-digit arithmetic; GSM8K in the ``paper`` profile) are scored by exact match
   of an answer generated with ``samplers.generate`` (low-confidence remasking, greedy by default).
 
 Before any window verdict a gate asks whether SFT learned each task at all (``verdicts.above_baseline_gate``
 against the best constant choice / the commonest answer); the base model is scored by the same scorers, so
-what SFT added is on the same scale; the crossover is ``verdicts.crossover_test`` and the generative ranking Page's
-L test (``verdicts.page_trend_test``, seeds as blocks). No minimum effects: the claims are directional
-(``MIN_EFFECT_PAIRWISE``, ``MIN_EFFECT_RANKING``).
+what SFT added is on the same scale; the crossover is ``verdicts.crossover_test``, judged only where its two
+readouts are two skills (``two_skill_gate``: |r| < ``TWO_SKILL_MAX_R`` across runs), and the generative ranking
+Page's L test (``verdicts.page_trend_test``, seeds as blocks). Beside accuracy at the budget, each pairwise claim
+and the crossover are judged on the steps to a declared threshold read from the logged curves
+(``paired_gehan_test``: Gehan's censored scoring, paired by seed, exact sign-flip). No minimum effects: the claims
+are directional (``MIN_EFFECT_PAIRWISE``, ``MIN_EFFECT_RANKING``).
 
 The config is nested: ``base`` (the LM spec), ``tasks`` (the tasks run) with ``task_specs`` (every task's
 ``TaskSpec``: sizes, layout, its own options), ``scoring``, ``train``. ``run(cfg, out)`` does every run and writes
@@ -49,19 +54,22 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from ..lm import LM_PAPER, LM_QUICK, LM_SMOKE, UNIFORM, LMData, LMSpec, prepare_lm_data, spec_name, train_lm_model
 from ..mask_ratio import MaskRatio
 from ..model import DiffusionTransformer, bf16_autocast
 from ..samplers import generate
 from ..schedules import size_schedule
-from ..sft import answer_elbo_mc, answer_masks, pack_sft_examples, sft_loss, strip_after_eos
+from ..sft import answer_elbo_mc, answer_masks, pack_sft_examples, sft_row_losses, strip_after_eos
 from ..data.tasks import (SST2_LABELS, SFTExample, arithmetic_choices, exact_match, gsm8k_final_answer, load_gsm8k,
-                          load_sst2, make_arithmetic, make_next_word_choice, most_common_answer_accuracy)
+                          load_sst2, make_arithmetic, make_comparison, make_next_word_choice,
+                          most_common_answer_accuracy)
 from ..data.text import PAD_TOKEN, decode_stream, load_wikitext2
 from ..companion import figure_names
-from ..companion.verdicts import (Claim, Gate, TestResult, above_baseline_gate, crossover_test, gated,
-                                 page_trend_test, paired_difference_test)
+from ..companion.verdicts import (ALPHA, MAX_EXACT_SEEDS, Z_MDE, Claim, Gate, TestResult, above_baseline_gate,
+                                 crossover_test, experiment_verdict, gated, gehan_scores, page_trend_test,
+                                 paired_difference_test, sign_flip_p, with_finding)
 from ..training import (TrainConfig, cached_evaluation, derive_config, grid_workers, resolve_device, run_grid,
                         train_cached)
 
@@ -70,8 +78,9 @@ NOTEBOOK = "04_sft_windows"
 # The paper's SFT windows (Tables 2 and 3), in the order it lists them.
 SFT_WINDOWS = ("[0,1]", "[0.45,0.55]", "[0.2,1]", "[0.3,1]", "[0.5,1]")   # MaskRatio labels
 STANDARD, MID, HIGH_NOISE = "[0,1]", "[0.45,0.55]", "[0.5,1]"
-TASKS = ("arithmetic_choice", "next_word", "sst2", "arithmetic", "gsm8k")
-DISCRIMINATIVE = {"arithmetic_choice", "next_word", "sst2"}   # scored by choosing among candidates; the others by generation
+TASKS = ("comparison", "arithmetic_choice", "next_word", "sst2", "arithmetic", "gsm8k")
+# scored by choosing among candidates; the others by generation
+DISCRIMINATIVE = {"comparison", "arithmetic_choice", "next_word", "sst2"}
 # tasks with no SFT data of their own: scored on the problems (and with the layout) of the task they name
 SCORED_ON = {"arithmetic_choice": "arithmetic"}
 
@@ -88,6 +97,15 @@ PAPER_GSM8K_ORDER = tuple(sorted(PAPER_GSM8K, key=PAPER_GSM8K.get))
 # another near a ceiling). The ranking's effect is a rank correlation, and the paper gives an order, not a size.
 MIN_EFFECT_PAIRWISE = None     # accuracy points, the pairwise window claims and both halves of the crossover
 MIN_EFFECT_RANKING = None      # mean Spearman rho of a seed's ranking with GSM8K's (page_trend_test)
+
+# Declared with the design, before its runs. Steps to threshold: the first logged SFT step at which a task's
+# training-curve accuracy reaches its baseline + THRESHOLD_FRACTION x (1 - baseline), halfway from the trivial
+# accuracy to perfect (comparison 0.75, addition about 0.5); a run that never does is censored at the budget.
+# Two skills: the crossover reads a discriminative and a generative task; it is judged only where the two readouts
+# do not move together across runs, |Pearson r| < TWO_SKILL_MAX_R of the two accuracies over every (window, seed)
+# run (the old design's one skill scored twice gave r = 0.991 over 25 runs).
+THRESHOLD_FRACTION = 0.5
+TWO_SKILL_MAX_R = 0.8
 
 
 @dataclass(frozen=True)
@@ -137,6 +155,19 @@ class ArithmeticSpec(TaskSpec):
 
 
 @dataclass(frozen=True)
+class ComparisonSpec(TaskSpec):
+    """Comparison (data.tasks.make_comparison): ``a ? b`` -> ``<`` / ``>``, both numbers of ``digits`` digits, labels
+    balanced (chance and the best constant choice 1/2); a skill of its own with its own SFT data."""
+    train: int | None = 20_000
+    eval: int | None = 500
+    prompt_tokens: int = 16             # must hold every prompt (a number is never truncated)
+    answer_tokens: int = 4              # the symbol + EOS padding
+    digits: int = 3
+    spaced: bool = True                 # digits as separate words (for BPE); a character tokenizer needs no spaces
+    one_digit_apart: bool = True        # the two numbers differ in one digit (find it, then compare it)
+
+
+@dataclass(frozen=True)
 class GSM8KSpec(TaskSpec):
     """GSM8K (paper profile): examples whose solution does not fit are dropped (the count is reported)."""
     train: int | None = None
@@ -154,6 +185,7 @@ class TaskSpecs(Mapping):
     sst2: SST2Spec = SST2Spec()
     arithmetic: ArithmeticSpec = ArithmeticSpec()
     gsm8k: GSM8KSpec = GSM8KSpec()
+    comparison: ComparisonSpec = ComparisonSpec()
 
     def __getitem__(self, task: str) -> TaskSpec:
         if task not in self:
@@ -220,7 +252,10 @@ class Config:
     data_seed: int = 0                  # the task examples drawn / subsampled
     # the experiment
     windows: tuple[str, ...] = SFT_WINDOWS      # MaskRatio labels
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2)          # every window is trained with these seeds
+    extra_seeds: tuple[int, ...] = ()           # ... and the crossover's windows also with these (its power; a seed
+                                                # already in seeds is not run twice)
+    extra_seed_windows: tuple[str, ...] = (STANDARD, MID, HIGH_NOISE)
     device: str = "auto"
     workers: int | None = None                  # run_grid processes, 1 torch thread each (None: one per core; 1 on a GPU)
 
@@ -231,7 +266,7 @@ class Config:
             if task in SCORED_ON and SCORED_ON[task] not in self.tasks:
                 raise ValueError(f"{task} is scored on the SFT of {SCORED_ON[task]!r}, which is not in tasks={self.tasks}: "
                                  f"add {SCORED_ON[task]!r}")
-        for label in (*self.windows, self.base_window):
+        for label in (*self.windows, *self.extra_seed_windows, self.base_window):
             MaskRatio.parse(label)
         if not self.seeds or not self.windows or not self.tasks:
             raise ValueError("name at least one task, window and seed")
@@ -243,6 +278,14 @@ class Config:
                 raise ValueError(f"{task}: prompt + answer = {self.sequence_length(task)} tokens exceed the base "
                                  f"model's block size {block}; shorten task_specs.{SCORED_ON.get(task, task)}."
                                  "prompt_tokens / answer_tokens")
+
+    @property
+    def jobs(self) -> list[tuple[str, int]]:
+        """(window, seed) of every run, seeds outermost so the first pass covers every window; the extra seeds
+        train the extra-seed windows that are run."""
+        jobs = [(label, seed) for seed in self.seeds for label in self.windows]
+        return jobs + [(label, seed) for seed in self.extra_seeds if seed not in self.seeds
+                       for label in self.extra_seed_windows if label in self.windows]
 
     def spec(self, task: str) -> TaskSpec:
         """The spec a task is laid out and scored by (a task in ``SCORED_ON``: the one it is scored on)."""
@@ -263,41 +306,52 @@ class Config:
 
 PROFILES = {
     # seconds: notebook 03's smoke model (BPE, 32 tokens), tiny task sets (every task kind), every window, two seeds
-    "smoke": Config(base=LM_SMOKE, tasks=("arithmetic_choice", "next_word", "sst2", "arithmetic"),
+    "smoke": Config(base=LM_SMOKE, tasks=("comparison", "next_word", "sst2", "arithmetic"),
                     task_specs=TaskSpecs(
                         next_word=NextWordSpec(train=256, eval=48, chars=(4, 6), context_chars=80, prompt_tokens=20,
                                                answer_tokens=8),
                         sst2=SST2Spec(train=256, eval=64, prompt_tokens=22, answer_tokens=8),
-                        arithmetic=ArithmeticSpec(digits=2, train=256, eval=32, prompt_tokens=14, answer_tokens=8)),
+                        arithmetic=ArithmeticSpec(digits=2, train=256, eval=32, prompt_tokens=14, answer_tokens=8),
+                        comparison=ComparisonSpec(digits=2, train=256, eval=32, prompt_tokens=14, answer_tokens=4)),
                     scoring=ScoringSpec(curve_eval=16, score_draws=2, curve_draws=1),
-                    train=SFTTrainSpec(batch_size=8, steps=6, warmup_steps=1, eval_every=3), seeds=(0, 1), workers=1),
+                    train=SFTTrainSpec(batch_size=8, steps=6, warmup_steps=1, eval_every=3), seeds=(0, 1),
+                    extra_seeds=(2,), extra_seed_windows=(STANDARD,), workers=1),
     # 2 CPU cores: notebook 03's quick model (character-level WikiText-2, rotary, 0.35M parameters, its uniform
-    # run, seed 0). Counted in characters: SFT on 2-digit addition "47+85=" -> " 132" (a batch of 64 per step),
-    # scored by generation (exact match) and as a 4-way multiple choice against one-digit variants of the sum;
-    # 5 windows x 5 seeds (addition is bimodal across seeds at a short budget: some learn it, some not) at an
-    # equal budget of 1,600 steps, two 1-thread workers. Left out here, both measured near chance for this model:
-    # SST-2 (stop 12: 0.507 after SFT vs majority 0.509) and next-word choice (stop 13: base model 0.248, SFT
-    # 0.267-0.283 over windows, 1,000 items, 3 seeds, chance 0.25, best constant choice 0.259); their layouts are
-    # the character counts they were measured with
-    "quick": Config(base=LM_QUICK,
+    # run, seed 0). Counted in characters, one SFT mix of two skills, each with its own SFT data and batch, laid out
+    # to one length (12 characters: one forward pass per step): comparison of 4-digit numbers one digit apart,
+    # "4715?4785" -> " <" (discriminative, scored by the two candidates' MC ELBO; in a probe, any two 2-digit numbers
+    # and 3-digit numbers one digit apart were learned to 0.97-0.99 within 300-1,000 steps, at the ceiling) and
+    # 2-digit addition "47+85=" -> " 132" (generative, exact match of the generated sum), batches of 48 + 16 rows
+    # (a run's cost grows with the rows of a step; 64 + 32 would not fit 30 runs in the budget); every window with
+    # seeds 0-2 (the ranking), the crossover's three windows with 5 more (8 seeds: addition is bimodal across seeds
+    # at a short budget) at an
+    # equal budget, two 1-thread workers. Left out here, all measured for this model: SST-2 (stop 12: 0.507 after
+    # SFT vs majority 0.509), next-word choice (stop 13: base 0.248, SFT 0.267-0.283, chance 0.25) and addition as
+    # multiple choice (stop 14: the same skill as generated addition, r = 0.991 across runs); the layouts of the
+    # first two are the character counts they were measured with
+    "quick": Config(base=LM_QUICK, tasks=("comparison", "arithmetic"),
                     task_specs=TaskSpecs(
                         next_word=NextWordSpec(context_chars=53, prompt_tokens=53, answer_tokens=11),
                         sst2=SST2Spec(prompt_tokens=54, answer_tokens=10),
-                        arithmetic=ArithmeticSpec(digits=2, spaced=False, train=2000, eval=500, prompt_tokens=6,
-                                                  answer_tokens=5, batch_size=64)),
+                        arithmetic=ArithmeticSpec(digits=2, spaced=False, train=2000, eval=500, prompt_tokens=7,
+                                                  answer_tokens=5, batch_size=48),
+                        comparison=ComparisonSpec(digits=4, spaced=False, train=2000, eval=500, prompt_tokens=9,
+                                                  answer_tokens=3, batch_size=16)),
                     scoring=ScoringSpec(curve_eval=128, score_draws=4, curve_draws=2),
-                    train=SFTTrainSpec(batch_size=16, steps=1600, lr=3e-3, warmup_steps=100, eval_every=200),
-                    seeds=(0, 1, 2, 3, 4), workers=2),
+                    train=SFTTrainSpec(batch_size=16, steps=1600, lr=3e-3, warmup_steps=100, eval_every=100),
+                    seeds=(0, 1, 2), extra_seeds=(3, 4, 5, 6, 7), workers=2),
     # a GPU: notebook 03's paper model (~50M parameters), GSM8K added, longer SFT
-    "paper": Config(base=LM_PAPER, tasks=("arithmetic_choice", "next_word", "sst2", "arithmetic", "gsm8k"),
+    "paper": Config(base=LM_PAPER,
+                    tasks=("comparison", "arithmetic_choice", "next_word", "sst2", "arithmetic", "gsm8k"),
                     task_specs=TaskSpecs(
                         next_word=NextWordSpec(train=100_000, eval=2_000, context_chars=600),
                         sst2=SST2Spec(train=None, prompt_tokens=96, answer_tokens=4),
                         arithmetic=ArithmeticSpec(digits=4, ops=("+", "-"), prompt_tokens=20, train=100_000,
-                                                  eval=1000)),
+                                                  eval=1000),
+                        comparison=ComparisonSpec(digits=4, prompt_tokens=20, train=100_000, eval=1000)),
                     scoring=ScoringSpec(curve_eval=500, score_draws=32, curve_draws=4, curve_generate_every=0),
                     train=SFTTrainSpec(batch_size=64, steps=5000, lr=2e-4, warmup_steps=200, eval_every=500),
-                    seeds=(0, 1, 2)),
+                    seeds=(0, 1, 2), extra_seeds=(3, 4, 5, 6, 7)),
 }
 
 # The paper profile's CPU dry run (tests/test_paper_profile.py): ``apply_overrides(PROFILES['paper'], **DRY_RUN)``
@@ -310,9 +364,10 @@ DRY_RUN = {
     "train.steps": 2, "train.warmup_steps": 1, "train.eval_every": 1, "train.batch_size": 2,
     "task_specs.next_word.train": 8, "task_specs.next_word.eval": 4, "task_specs.sst2.train": 8,
     "task_specs.sst2.eval": 4, "task_specs.arithmetic.train": 8, "task_specs.arithmetic.eval": 4,
-    "task_specs.gsm8k.train": 8, "task_specs.gsm8k.eval": 2, "scoring.score_draws": 2, "scoring.curve_draws": 1,
+    "task_specs.gsm8k.train": 8, "task_specs.gsm8k.eval": 2, "task_specs.comparison.train": 8,
+    "task_specs.comparison.eval": 4, "scoring.score_draws": 2, "scoring.curve_draws": 1,
     "scoring.curve_eval": 2, "scoring.eval_batch_size": 4, "scoring.gen_steps": 4,
-    "windows": ("[0,1]", "[0.5,1]"), "seeds": (0,)}
+    "windows": ("[0,1]", "[0.5,1]"), "seeds": (0,), "extra_seeds": ()}
 
 
 # -- data -------------------------------------------------------------------------------------------
@@ -366,6 +421,9 @@ def task_examples(cfg: Config, task: str, data_dir=None) -> tuple[list[SFTExampl
         if task == "arithmetic":
             return train, test
         return [], arithmetic_choices(test, spec.choices, seed, spec.spaced)
+    if task == "comparison":
+        return make_comparison(spec.train, spec.eval, spec.digits, seed=seed, spaced_digits=spec.spaced,
+                               one_digit_apart=spec.one_digit_apart)
     return (load_gsm8k("train", data_dir, limit=spec.train, seed=seed),
             load_gsm8k("test", data_dir, limit=spec.eval, seed=seed))
 
@@ -401,8 +459,9 @@ def tokenize_task(cfg: Config, task: str, tokenizer, data_dir=None) -> TaskData:
             raise ValueError(f"{task}: no {split} answer fits in {answer_len - 1} tokens; raise {where}.answer_tokens")
         prompts = _encode(tokenizer, [examples[i].prompt for i in keep])
         longest = max(len(p) for p in prompts)
-        if SCORED_ON.get(task, task) == "arithmetic" and longest > prompt_len:   # truncating would drop operand digits
-            raise ValueError(f"arithmetic: a prompt has {longest} tokens > {where}.prompt_tokens={prompt_len}; "
+        if SCORED_ON.get(task, task) in ("arithmetic", "comparison") and longest > prompt_len:   # truncating
+            # would drop digits of a number
+            raise ValueError(f"{task}: a prompt has {longest} tokens > {where}.prompt_tokens={prompt_len}; "
                              f"raise {where}.prompt_tokens")
         tokens, _ = pack_sft_examples(prompts, [answers[i] for i in keep], prompt_len + answer_len, eos,
                                       prompt_length=prompt_len, pad_id=eos)
@@ -502,24 +561,33 @@ def score_task(model: DiffusionTransformer, task: TaskData, cfg: ScoringSpec, to
 # -- training ---------------------------------------------------------------------------------------
 def make_sft_step(data: SFTData, cfg: Config, mask_ratio: MaskRatio, device: torch.device, bf16: bool | None = None):
     """step_fn for ``train``: one batch per task with SFT data (a task in ``SCORED_ON`` has none), the mean of
-    those tasks' ``sft_loss``. The generator's draws
-    per step (batch rows, t, mask uniforms) do not depend on the window, so a seed gives every window the same
-    data order and the same mask uniforms (common random numbers across windows). bf16 autocast on CUDA only,
-    unless ``bf16`` says otherwise."""
+    those tasks' SFT losses (each the mean of its rows' ``sft_row_losses``). Tasks whose layouts have the same
+    sequence length share one forward pass (their rows concatenated, each with its own prompt length: the same
+    losses at a fraction of the per-pass overhead); a task alone at its length draws its rows and masks exactly as
+    a pass of its own. The generator's draws per step (batch rows, t, mask uniforms) do not depend on the window,
+    so a seed gives every window the same data order and the same mask uniforms (common random numbers across
+    windows). bf16 autocast on CUDA only, unless ``bf16`` says otherwise."""
+    trained = {name: task for name, task in data.tasks.items() if len(task.train_tokens)}
+    by_length: dict[int, list[str]] = {}
+    for name, task in trained.items():
+        by_length.setdefault(task.train_tokens.shape[1], []).append(name)
 
     def step(model: DiffusionTransformer, step: int, generator: torch.Generator):
         losses = {}
-        for name, task in data.tasks.items():
-            if not len(task.train_tokens):
-                continue
-            batch = cfg.task_batch_size(name)
-            idx = torch.randint(0, task.train_tokens.shape[0], (batch,), generator=generator)
-            prompt_lengths = torch.full((batch,), task.prompt_tokens, dtype=torch.long, device=device)
+        for names in by_length.values():
+            rows, prompt_lengths = [], []
+            for name in names:
+                task, batch = trained[name], cfg.task_batch_size(name)
+                rows.append(task.train_tokens[torch.randint(0, task.train_tokens.shape[0], (batch,),
+                                                            generator=generator)])
+                prompt_lengths.append(torch.full((batch,), task.prompt_tokens, dtype=torch.long))
             with bf16_autocast(device, bf16):
-                losses[name] = sft_loss(model, task.train_tokens[idx].to(device), prompt_lengths, mask_ratio,
-                                        model.mask_id, generator).loss
-        loss = torch.stack(list(losses.values())).mean()
-        return loss, {f"loss_{name}": value.item() for name, value in losses.items()}
+                per_row, _ = sft_row_losses(model, torch.cat(rows).to(device), torch.cat(prompt_lengths).to(device),
+                                            mask_ratio, model.mask_id, generator)
+            for name, task_rows in zip(names, per_row.split([len(r) for r in rows])):
+                losses[name] = task_rows.mean()
+        loss = torch.stack([losses[name] for name in trained]).mean()
+        return loss, {f"loss_{name}": losses[name].item() for name in trained}
 
     return step
 
@@ -562,6 +630,9 @@ def score_base_model(cfg: Config, data: SFTData, base: BaseModel) -> dict:
                                       for name, task in data.tasks.items()})
 
 
+LATER_SPECS = {"comparison"}    # task specs added after the first cached runs (key_fields)
+
+
 def key_fields(cfg: Config) -> dict:
     """The config part of an SFT run's cache key: every setting but the other windows and seeds, the device and
     the workers, under the flat names the config had before it was nested (``arithmetic_digits``,
@@ -572,6 +643,8 @@ def key_fields(cfg: Config) -> dict:
     if cfg.scoring.curve_generate_every == 1:   # the default, which runs cached before the field existed had
         del out["curve_generate_every"]
     for task, spec in cfg.task_specs.items():
+        if task in LATER_SPECS and task not in cfg.tasks:   # added after runs were cached: keyed only where it is run
+            continue
         for name, value in vars(spec).items():
             if name != "batch_size" or task == "arithmetic":   # the flat config had a batch size for arithmetic only
                 out[f"{task}_{name}"] = value
@@ -645,7 +718,8 @@ def sft_job(cfg: Config, data_dir, progress: bool, job: tuple[str, int]) -> SFTR
 
 @dataclass
 class Results:
-    runs: pd.DataFrame       # one row per (window, seed, task): accuracy, n, baseline, base model and its accuracy
+    runs: pd.DataFrame       # one row per (window, seed, task): accuracy, n, baseline, base model and its accuracy,
+                             # threshold, steps_to_threshold, reached (False: censored at the budget)
     metrics: pd.DataFrame    # training curves of every run
     correct: dict            # (window, seed, task) -> per-example 0/1 (same eval examples for every run)
     examples: pd.DataFrame   # a few generated / chosen answers per run and task
@@ -690,7 +764,7 @@ def run(cfg: Config, out, *, data_dir=None, progress: bool = True) -> Results:
     base = base_model(cfg, data, progress=progress)
     _PREPARED[(repr(cfg), str(data_dir))] = (data, base)
     base_scores = score_base_model(cfg, data, base)
-    jobs = [(label, seed) for seed in cfg.seeds for label in cfg.windows]
+    jobs = cfg.jobs
     sft_runs = run_grid(jobs, functools.partial(sft_job, cfg, data_dir, progress), desc="SFT runs", progress=progress,
                         workers=grid_workers(cfg.workers, len(jobs), resolve_device(cfg.device)))
     rows, correct, examples = [], {}, []
@@ -705,6 +779,8 @@ def run(cfg: Config, out, *, data_dir=None, progress: bool = True) -> Results:
             examples += [{"window": r.window, "seed": r.seed, "task": task, **ex} for ex in score["examples"]]
     runs = pd.DataFrame(rows)
     metrics = pd.concat([r.metrics.assign(window=r.window, seed=r.seed) for r in sft_runs], ignore_index=True)
+    runs = runs.merge(run_steps_to_threshold(metrics, data, cfg.train.steps), on=["window", "seed", "task"],
+                      how="left", validate="one_to_one")
     timing = pd.DataFrame([{"window": r.window, "seed": r.seed, "train_seconds": r.seconds} for r in sft_runs])
     summary = summarize_sft(runs)
     out.table(runs, "04_sft_runs")
@@ -713,6 +789,13 @@ def run(cfg: Config, out, *, data_dir=None, progress: bool = True) -> Results:
     out.table(timing, "04_timing")
     return Results(runs, metrics, correct, pd.DataFrame(examples), timing, cfg, base_scores, layout, summary,
                    describe_samples(data))
+
+
+def run_steps_to_threshold(metrics: pd.DataFrame, data: SFTData, budget: int) -> pd.DataFrame:
+    """``steps_to_threshold`` of every (window, seed, task), each task at its declared threshold
+    (``task_threshold`` of its baseline)."""
+    return pd.concat([steps_to_threshold(metrics, name, task_threshold(task.baseline), budget)
+                      for name, task in data.tasks.items()], ignore_index=True)
 
 
 def answers_shown(results: Results, per_group: int = 3) -> pd.DataFrame:
@@ -724,12 +807,19 @@ def answers_shown(results: Results, per_group: int = 3) -> pd.DataFrame:
 
 # -- summaries and claims ---------------------------------------------------------------------------------
 def summarize_sft(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (task, window): mean accuracy over seeds, seed s.d., and the binomial s.e. of one run's accuracy."""
-    out = (runs.groupby(["task", "window"], sort=False)
-           .agg(low=("low", "first"), high=("high", "first"), n_seeds=("seed", "nunique"),
-                accuracy=("accuracy", "mean"), seed_sd=("accuracy", "std"), n=("n", "first"))
+    """Per (task, window): mean accuracy over seeds, seed s.d., and the binomial s.e. of one run's accuracy; where
+    the runs have steps to threshold, how many seeds reached it and their median steps (NaN: none did)."""
+    groups = runs.groupby(["task", "window"], sort=False)
+    out = (groups.agg(low=("low", "first"), high=("high", "first"), n_seeds=("seed", "nunique"),
+                      accuracy=("accuracy", "mean"), seed_sd=("accuracy", "std"), n=("n", "first"))
            .reset_index())
     out["binomial_se"] = np.sqrt(out.accuracy * (1 - out.accuracy) / out.n)
+    if {"steps_to_threshold", "reached"} <= set(runs):
+        reached = runs[runs.reached.astype(bool)].groupby(["task", "window"]).steps_to_threshold
+        out = out.merge(reached.size().rename("reached_threshold").reset_index(), how="left", on=["task", "window"])
+        out = out.merge(reached.median().rename("median_steps_reached").reset_index(), how="left",
+                        on=["task", "window"])
+        out["reached_threshold"] = out.reached_threshold.fillna(0).astype(int)
     return out
 
 
@@ -765,6 +855,76 @@ def ranking(values: dict[str, float]) -> str:
     return out
 
 
+def task_threshold(baseline: float) -> float:
+    """The declared accuracy whose first crossing is a run's steps to threshold (``THRESHOLD_FRACTION``)."""
+    return baseline + THRESHOLD_FRACTION * (1 - baseline)
+
+
+def steps_to_threshold(metrics: pd.DataFrame, task: str, threshold: float, budget: int) -> pd.DataFrame:
+    """Per (window, seed): the first logged step whose ``<task>_acc`` on the training curve reaches ``threshold``
+    (``reached`` True), else the budget, censored (``reached`` False). Steps whose curve was not scored (NaN) are
+    skipped, so a run is censored at the budget unless a scored evaluation saw the threshold."""
+    rows = []
+    for (window, seed), curve in metrics.groupby(["window", "seed"], sort=False):
+        curve = curve.sort_values("step")
+        hit = curve.step[curve[f"{task}_acc"] >= threshold]
+        rows.append(dict(window=window, seed=seed, task=task, threshold=threshold,
+                         steps_to_threshold=int(hit.iloc[0]) if len(hit) else int(budget), reached=bool(len(hit))))
+    return pd.DataFrame(rows)
+
+
+def paired_gehan_test(times_fast, events_fast, times_slow, events_slow) -> TestResult:
+    """Gehan's censored comparison paired by seed: seed i scores +1 when its run of the first (the paper's faster)
+    condition certainly reached the event first (``verdicts.gehan_scores`` of the seed's two runs: an event
+    strictly before the other's, or at the other's censoring time), -1 when the other certainly did, 0 when
+    censoring leaves the order open or they tie; the sum's p is the exact sign-flip test over all 2^n sign patterns
+    (<= 10 seeds; above that the normal approximation with the conditional variance sum s_i^2). Effect: the mean
+    score, the net share of seeds whose fast-condition run was certainly first. MDE (local alternative, as for the
+    verdict module's rank tests): (z_0.95 + z_0.80) x the effect's null s.d., None where the nonzero seeds cannot
+    reach p <= 0.05."""
+    t_a, t_b = np.asarray(times_fast, float), np.asarray(times_slow, float)
+    e_a, e_b = np.asarray(events_fast, bool), np.asarray(events_slow, bool)
+    if not len(t_a) == len(t_b) == len(e_a) == len(e_b) or len(t_a) < 1:
+        raise ValueError("paired_gehan_test needs one time and one event flag per seed for each condition")
+    scores = np.array([gehan_scores([a, b], [ea, eb])[0] for a, b, ea, eb in zip(t_a, t_b, e_a, e_b)])
+    n, nonzero = len(scores), int(np.count_nonzero(scores))
+    null_sd = math.sqrt(float((scores ** 2).sum())) / n
+    if n <= MAX_EXACT_SEEDS:
+        p, p_opposite = (float(x) for x in sign_flip_p(scores))
+        method = f"exact sign-flip over all {2 ** n} patterns"
+    else:
+        z = scores.sum() / (null_sd * n) if null_sd > 0 else 0.0
+        p, p_opposite = float(stats.norm.sf(z)), float(stats.norm.cdf(z))
+        method = "normal approximation"
+    z = float(scores.mean() / null_sd) if null_sd > 0 else 0.0
+    effect = float(scores.mean())
+    mde = Z_MDE * null_sd if 2.0 ** -nonzero <= ALPHA else None
+    verdict = experiment_verdict(p, p_opposite, n_seeds=n)
+    wins, losses = int((scores > 0).sum()), int((scores < 0).sum())
+    return TestResult(verdict, f"Gehan's censored comparison paired by seed ({method}): one-sided p for the paper's "
+                      "faster window and against it", f"sum of seed scores = {scores.sum():+.0f} (z = {z:.2f})", n,
+                      p, z,
+                      f"first certainly faster on {wins} of {n} seeds, slower on {losses}, open or tied on "
+                      f"{n - wins - losses}; net {effect:+.2f}, p = {p:.3g}", p_opposite, None, effect, None, mde)
+
+
+def two_skill_gate(runs: pd.DataFrame, first: str, second: str) -> tuple[Gate, float, int]:
+    """The crossover's precondition, declared with the design: the two tasks' accuracies are two skills, not one
+    read twice, |Pearson r| < ``TWO_SKILL_MAX_R`` over every (window, seed) run that scored both. (Gate, r, runs);
+    r is NaN, and the gate fails, where a readout does not vary across runs (it shows nothing either way)."""
+    table = runs[runs.task.isin([first, second])].pivot_table(index=["window", "seed"], columns="task",
+                                                              values="accuracy").dropna()
+    if first not in table or second not in table:
+        raise ValueError(f"two_skill_gate needs runs of both {first!r} and {second!r}")
+    a, b = table[first].to_numpy(), table[second].to_numpy()
+    r = float(np.corrcoef(a, b)[0, 1]) if len(a) > 2 and a.std() > 0 and b.std() > 0 else math.nan
+    passed = bool(np.isfinite(r) and abs(r) < TWO_SKILL_MAX_R)
+    detail = (f"Pearson r = {r:+.3f} of {first} and {second} accuracy over {len(a)} runs" if np.isfinite(r) else
+              f"r undefined over {len(a)} runs: a readout does not vary across runs")
+    return Gate(f"two skills: |r| < {TWO_SKILL_MAX_R} across runs of {first} and {second} accuracy", passed,
+                detail), r, len(a)
+
+
 def task_gate_name(task: str) -> str:
     """The name of a task's gate, as a failed one reads in "inconclusive (gate: ...)"."""
     return f"SFT learned {task} (accuracy above its trivial baseline, one-sided p <= 0.05)"
@@ -793,20 +953,38 @@ def sft_claims(runs: pd.DataFrame, cfg: Config, correct: dict | None = None) -> 
     pairwise claim as a paired difference over seeds with the test-set s.e. pooled in (discriminative: the mid
     window beats [0, 1]; generative: [0.5, 1] beats [0, 1], and [0, 1] beats the mid window); (3) the crossover
     (``crossover_test``); (4) the generative ranking against GSM8K's by Page's L test, seeds as blocks, the windows
-    in GSM8K's order (``page_trend_test``). Each window claim is gated (``verdicts.Gate`` / ``gated``) on the gate
-    of every task it reads: on a task whose gate failed it is "inconclusive (gate: ...)". No minimum effects: the
-    claims are directional (``MIN_EFFECT_PAIRWISE``, ``MIN_EFFECT_RANKING``)."""
+    in GSM8K's order (``page_trend_test``). Beside each pairwise claim and the crossover, the same claim on the steps
+    to threshold (``paired_gehan_test`` on the runs' ``steps_to_threshold`` / ``reached``, where the table has them),
+    so that a bimodal accuracy at the budget does not decide alone. Each window claim is gated (``verdicts.Gate`` /
+    ``gated``) on the gate of every task it reads, the crossover also on the two-skill criterion
+    (``two_skill_gate``, recorded as its own row): where one failed it is "inconclusive (gate: ...)". No minimum
+    effects: the claims are directional (``MIN_EFFECT_PAIRWISE``, ``MIN_EFFECT_RANKING``)."""
     summary = summarize_sft(runs)
     claims = []
     disc = [t for t in cfg.tasks if t in DISCRIMINATIVE and t in set(runs.task)]
     gen = [t for t in cfg.tasks if t not in DISCRIMINATIVE and t in set(runs.task)]
     acc = lambda task, w: summary[(summary.task == task) & (summary.window == w)].accuracy.iloc[0]  # noqa: E731
     base = runs.base_model.iloc[0] if "base_model" in runs else "?"
-    setting = f"base model {base}, {cfg.train.steps} SFT steps, seeds {list(cfg.seeds)}"
+    per_window = runs.groupby("window", sort=False).seed.nunique()
+    setting = (f"base model {base}, {cfg.train.steps} SFT steps, seeds per window: "
+               + ", ".join(f"{w} {n}" for w, n in per_window.items()))
+    timed = {"steps_to_threshold", "reached"} <= set(runs)
 
     def test(task, a, b):
         diffs, eval_se = window_difference(runs, task, a, b, correct)
         return paired_difference_test(diffs, eval_se=eval_se, min_effect=MIN_EFFECT_PAIRWISE)
+
+    def speed(task, fast, slow):   # steps to threshold, paired by seed (the seeds that ran both windows)
+        rows = runs[(runs.task == task) & runs.window.isin([fast, slow])]
+        steps = rows.pivot_table(index="seed", columns="window", values="steps_to_threshold").dropna()
+        hit = rows.pivot_table(index="seed", columns="window", values="reached", aggfunc="max").reindex(steps.index)
+        return paired_gehan_test(steps[fast], hit[fast].astype(bool), steps[slow], hit[slow].astype(bool))
+
+    def steps_summary(task, window):
+        rows = runs[(runs.task == task) & (runs.window == window)]
+        reached = rows[rows.reached.astype(bool)]
+        median = f"median {reached.steps_to_threshold.median():.0f} steps where reached" if len(reached) else "never"
+        return f"{window} reached {len(reached)} of {len(rows)} seeds ({median})"
 
     gates: dict[str, Gate] = {}
     for task in [*disc, *gen]:
@@ -842,6 +1020,14 @@ def sft_claims(runs: pd.DataFrame, cfg: Config, correct: dict | None = None) -> 
             claims.append(Claim.experiment(
                 f"{kind} ({task}): {winner} beats {loser}", paper, result, figure_names.SFT_WINDOWS, setting,
                 ours=f"{metric} {acc(task, winner):.3f} vs {acc(task, loser):.3f}; difference {result.summary}"))
+            if timed:
+                result = gated(speed(task, winner, loser), gate_of(task))
+                threshold = runs[runs.task == task].threshold.iloc[0]
+                claims.append(Claim.experiment(
+                    f"{kind} ({task}): {winner} reaches the threshold sooner than {loser}", paper, result,
+                    figure_names.SFT_TRAINING_CURVES, f"{setting}; threshold {threshold:.3f} on the training curve, "
+                    f"censored at {cfg.train.steps} steps",
+                    ours=f"{steps_summary(task, winner)}; {steps_summary(task, loser)}; {result.summary}"))
         if task in DISCRIMINATIVE:
             continue
         # the ranking: Page's L over seeds as blocks, the windows in GSM8K's order (worst first), the seeds that ran
@@ -859,18 +1045,39 @@ def sft_claims(runs: pd.DataFrame, cfg: Config, correct: dict | None = None) -> 
                 ours=f"ours (mean over seeds): {ranking({w: acc(task, w) for w in order})}; {result.summary}"))
     if disc and gen and all({MID, HIGH_NOISE} <= set(runs.window[runs.task == t]) for t in (disc[0], gen[0])):
         d_task, g_task = disc[0], gen[0]
-        result = gated(crossover_test(test(d_task, MID, HIGH_NOISE), test(g_task, HIGH_NOISE, MID),
-                                      (f"{d_task} {MID} - {HIGH_NOISE}", f"{g_task} {HIGH_NOISE} - {MID}")),
-                       gate_of(d_task, g_task))
+        skills, r, n_runs = two_skill_gate(runs, d_task, g_task)
+        claims.append(Claim.derived(
+            f"Two skills: {d_task} and {g_task} accuracy do not move together across runs (|r| < {TWO_SKILL_MAX_R})",
+            "precondition for the crossover (addition scored twice, generated and as multiple choice, gave r = 0.991)",
+            skills.detail, "checked" if skills.passed else "fails check", figure_names.SFT_WINDOWS,
+            f"{setting}; declared with the design: the crossover is judged only where the two readouts are two skills"))
+        what = (f"{d_task} {MID} - {HIGH_NOISE}", f"{g_task} {HIGH_NOISE} - {MID}")
+        result = gated(crossover_test(test(d_task, MID, HIGH_NOISE), test(g_task, HIGH_NOISE, MID), what),
+                       [*gate_of(d_task, g_task), skills])
         claims.append(Claim.experiment(
             f"Crossover: {MID} ranks above {HIGH_NOISE} on discriminative tasks and below it on generative ones",
             "Tables 2 and 3 (MMLU/GPQA vs GSM8K)", result, figure_names.SFT_WINDOWS, setting))
+        if timed:
+            result = gated(crossover_test(speed(d_task, MID, HIGH_NOISE), speed(g_task, HIGH_NOISE, MID),
+                                          (f"{d_task} {MID} sooner than {HIGH_NOISE}",
+                                           f"{g_task} {HIGH_NOISE} sooner than {MID}")),
+                           [*gate_of(d_task, g_task), skills])
+            claims.append(Claim.experiment(
+                f"Crossover in steps to threshold: {MID} reaches it sooner than {HIGH_NOISE} on discriminative "
+                "tasks and later on generative ones", "Tables 2 and 3 (MMLU/GPQA vs GSM8K)", result,
+                figure_names.SFT_TRAINING_CURVES, setting + "; censored at the budget"))
     return claims
 
 
+FINDING = "SFT: [0.45, 0.55] helps discriminative tasks, [0.5, 1] helps generative math (a crossover)"
+
+
 def claims(results: Results) -> list[Claim]:
-    """Notebook 04's claims table (``sft_claims`` on the results' runs, config and per-example scores)."""
-    return sft_claims(results.runs, results.cfg, results.correct)
+    """Notebook 04's claims table (``sft_claims`` on the results' runs, config and per-example scores), one finding:
+    its line quotes the crossover on accuracy at the budget."""
+    found = sft_claims(results.runs, results.cfg, results.correct)
+    primary = next((i for i, c in enumerate(found) if c.claim.startswith("Crossover") and "steps" not in c.claim), None)
+    return with_finding(FINDING, found, primary, "" if primary is None else found[primary].ours)
 
 
 # -- figures and the explorer -----------------------------------------------------------------------------
@@ -882,8 +1089,6 @@ def clopper_pearson(correct: np.ndarray | int, n: np.ndarray | int,
                     level: float = INTERVAL_LEVEL) -> tuple[np.ndarray, np.ndarray]:
     """The exact (Clopper-Pearson) ``level`` interval of a binomial proportion, ``correct`` of ``n``: always in
     [0, 1] (0 and 1 are reached at 0 and n correct)."""
-    from scipy import stats
-
     k, n = np.asarray(correct, float), np.asarray(n, float)
     alpha = 1 - level
     with np.errstate(invalid="ignore"):
@@ -941,7 +1146,8 @@ def figures(results: Results, out) -> dict:
     # task its baseline, chance and the base model
     fig, axes = plt.subplots(1, len(task_names), figsize=(5.2 * len(task_names), 4.3), layout="constrained",
                              squeeze=False)
-    offsets = dict(zip(cfg.seeds, np.linspace(-0.15, 0.15, len(cfg.seeds))))   # seeds side by side (no jitter)
+    seeds = sorted(runs.seed.unique())
+    offsets = dict(zip(seeds, np.linspace(-0.2, 0.2, len(seeds))))   # seeds side by side (no jitter)
     means, per_run = accuracy_intervals(runs), run_intervals(runs)
     for ax, task in zip(axes[0], task_names):
         sub, mean = per_run[per_run.task == task], means[means.task == task]
@@ -968,13 +1174,17 @@ def figures(results: Results, out) -> dict:
                ylabel="accuracy (candidate MC ELBO)" if discriminative else "exact match (generated)")
         ax.tick_params(axis="x", rotation=20)
         ax.legend(fontsize=8, loc="upper left", ncol=2)
-    fig.suptitle(f"SFT window comparison ({out.profile}: {len(cfg.seeds)} seeds, {cfg.train.steps} steps per run, "
+    per_window = runs.groupby("window").seed.nunique()
+    seed_counts = ", ".join(f"{w} {per_window[w]}" for w in windows if w in per_window)
+    fig.suptitle(f"SFT window comparison ({out.profile}: seeds per window {seed_counts}; {cfg.train.steps} steps per "
+                 "run, "
                  f"base {runs.base_model.iloc[0]})\nbars: mean over seeds, its {INTERVAL_LEVEL:.0%} seed-bootstrap "
                  f"interval; dots: single seeds, each with its exact {INTERVAL_LEVEL:.0%} interval over its scored items",
                  fontsize=10)
     figs[figure_names.SFT_WINDOWS] = fig
 
-    # training curves: accuracy on the curve subset per task (mean over seeds, single seeds faint), and the SFT loss
+    # training curves: accuracy on the curve subset per task (mean over seeds, single seeds faint), the declared
+    # threshold (dash-dot) with each seed's first crossing (a tick on it), and the SFT loss
     metrics = results.metrics
     curves = metrics.groupby(["window", "step"], as_index=False).mean(numeric_only=True)
     fig, axes = plt.subplots(1, len(task_names) + 1, figsize=(5 * (len(task_names) + 1), 4), layout="constrained")
@@ -985,6 +1195,14 @@ def figures(results: Results, out) -> dict:
             sub = curves[curves.window == window]
             ax.plot(sub.step, sub[f"{task}_acc"], marker="o", ms=3, color=palette[window], label=window)
         ax.axhline(tasks.baseline[task], color="grey", ls="--", lw=1)
+        if "steps_to_threshold" in runs:
+            rows = runs[runs.task == task]
+            reached = rows[rows.reached.astype(bool)]
+            ax.axhline(rows.threshold.iloc[0], color="black", ls="-.", lw=1,
+                       label=f"threshold {rows.threshold.iloc[0]:.2f}: reached by {len(reached)} of {len(rows)} runs")
+            ax.scatter(reached.steps_to_threshold, reached.threshold, marker="|", s=120, zorder=4,
+                       color=[palette[w] for w in reached.window])
+            ax.legend(fontsize=7, loc="lower right")
         ax.set(xlabel="SFT step", ylabel=f"{task} accuracy (subset of {cfg.scoring.curve_eval})", title=task,
                ylim=(0, 1))
     for window in windows:

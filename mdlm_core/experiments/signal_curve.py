@@ -16,7 +16,7 @@ from scipy import stats
 
 from ..companion import figure_names, interactive
 from ..companion.outputs import draw_and_save, figure_style as _style
-from ..companion.verdicts import Claim, check_close
+from ..companion.verdicts import Claim, check_close, with_finding
 from ..theory.signal import (argmax_signal_probability, monte_carlo_signal_probability, optimal_mask_ratio,
                              optimal_window_upper, signal_probability, window_average_signal)
 
@@ -118,6 +118,9 @@ def run(cfg: Config, out) -> Results:
     return Results(config=cfg, monte_carlo=mc, window_average=windows, heatmap_grid=grid, heatmap=avg)
 
 
+FINDING = "The Signal regime: P_S(t) = (k+1) t (1-t)^k, best at t* = 1/(k+1)"
+
+
 def claims(results: Results) -> list[Claim]:
     """Notebook 01's claims. All are derived: closed forms, and one check that the training code's mask
     sampler hits the Signal regime at the rate P_S predicts (the z-scores of the Monte Carlo table)."""
@@ -129,7 +132,7 @@ def claims(results: Results) -> list[Claim]:
     t_star_numeric = argmax_signal_probability(k)
     t1 = optimal_window_upper(PAPER_K)
     narrow, wide = window_average_signal(0, PAPER_WINDOW_UPPER, PAPER_K), window_average_signal(0, 1, PAPER_K)
-    return [
+    return with_finding(FINDING, [
         Claim.derived("Signal-regime probability is P_S(t) = (k+1) t (1-t)^k", "derived in the paper",
                       "derived in this notebook by counting masks that hide exactly one of k+1 relevant tokens",
                       "derived", figure_names.SIGNAL_PROBABILITY),
@@ -148,7 +151,8 @@ def claims(results: Results) -> list[Claim]:
                       f"{narrow:.4f} vs {wide:.4f} (x{narrow / wide:.2f})",
                       "derived" if narrow > wide else "fails check", figure_names.WINDOW_AVERAGE_HEATMAP,
                       "closed-form window averages"),
-    ]
+    ], primary=2, headline=f"t* = {t_star_numeric:.4f} by numerical argmax; the optimal window for k = {PAPER_K} is "
+                           f"U[0, {t1:.3f}] (paper {PAPER_WINDOW_UPPER})")
 
 
 # -- figures -------------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from .. import theory
 from ..companion import figure_names, interactive
 from ..companion.outputs import draw_and_save, figure_style as _style
-from ..companion.verdicts import Claim
+from ..companion.verdicts import Claim, with_finding
 from ..schedules import (FixedSchedule, adaptivity_constants, monte_carlo_overrun, schedule_distribution,
                          size_schedule)
 from ..theory import dual_total_correlation, expected_kl, mds_information_profile, total_correlation
@@ -490,6 +490,9 @@ def _first_zero(row) -> str:
     return "never" if row.first_K_with_zero is None or pd.isna(row.first_K_with_zero) else f"from K = {int(row.first_K_with_zero)}"
 
 
+FINDING = "Randomized unmasking schedules: sampling KL of order TC/K or DTC/K"
+
+
 def claims(res: Results) -> list[Claim]:
     """Notebook 05's claims. All are exact computations (no trained model, no seeds), so every verdict is
     ``checked`` or ``fails check`` (Claim.derived: checks, outside the FDR family); the E[KL] identity is ours,
@@ -507,7 +510,9 @@ def claims(res: Results) -> list[Claim]:
     fb = res.fig2b_bounds
     kl, wins = res.kl_at_fig2b, res.wins
     bounded = f"'bounded': max over the valid K of the grid of c(K) K / log L <= {C:g}, i.e. c(K) <= {C:g} log L / K"
-    return [
+    headline = (f"E[KL] <= c(K) TC at every K, max c(K) K / log L = {b['tc']['max_cK_over_logL']:.2f} (DTC: "
+                f"{b['dtc']['max_cK_over_logL']:.2f}), L = {L}")
+    return with_finding(FINDING, [
         Claim.derived(
             "Sampling error of any schedule is E[KL] = sum_m dZ_m E[R_m] (derived here)",
             "(derived here; the paper's text was not available)",
@@ -595,7 +600,7 @@ def claims(res: Results) -> list[Claim]:
             f"{wins['deterministic_zero_low_tc']} of the {wins['n_low_tc']} low-TC codimensions); over all "
             "codimensions the equal-size schedule wins at large TC: its rounds of L/K tokens cap E[KL] at about "
             "(L/K - 1)/2 log q whatever TC"),
-    ]
+    ], primary=1, headline=headline)
 
 
 # -- figures -------------------------------------------------------------------------------------------------------

@@ -202,7 +202,7 @@ def render_readme_block(claims: dict[str, list[dict]]) -> str:
     """The README's generated block: the verdict counts and the findings at a glance, with the report's link."""
     return "\n".join([*tally_by_kind(claims), "", render_findings(claims), "",
                       "Every claim with its test, p, q and gate, then every figure: [`figures/REPORT.md`](figures/REPORT.md) "
-                      "(`figures/REPORT.html` embeds the figures and opens without a server)."])
+                      "(`figures/REPORT.html`, written by `reproduce.sh`, embeds the figures and opens without a server)."])
 
 
 def readme_block(readme: Path) -> str | None:

@@ -332,9 +332,10 @@ def pooled_seed_sd(runs: pd.DataFrame) -> float:
     return float(np.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof)) if dof else float("nan")
 
 
-def seed_differences(runs: pd.DataFrame, a: str, b: str) -> pd.Series:
-    """Test loss of window a minus window b, per seed that both were trained with (paired: same data order)."""
-    table = runs.pivot_table(index="seed", columns="window", values="test_loss")
+def seed_differences(runs: pd.DataFrame, a: str, b: str, value: str = "test_loss") -> pd.Series:
+    """``value`` (the test loss) of window a minus window b, per seed that both were trained with (paired: same data
+    order)."""
+    table = runs.pivot_table(index="seed", columns="window", values=value)
     return (table[a] - table[b]).dropna() if {a, b} <= set(table.columns) else pd.Series(dtype=float)
 
 

@@ -465,6 +465,7 @@ def draw_phase_diagram(phase: pd.DataFrame, gates: pd.DataFrame):
     labels = [f"{n:,}" for n in sizes] + ([ONLINE] if rows.online.any() else [])
     passed = gates[(gates.group == PHASE) & gates.gate_passed]
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.4), layout="constrained")
+    rows["groks"] = groks(rows)
     keys = list(dict.fromkeys(rows.objective_key))
     for j, key in enumerate(keys):
         per = rows[rows.objective_key == key].groupby("x")
@@ -475,8 +476,7 @@ def draw_phase_diagram(phase: pd.DataFrame, gates: pd.DataFrame):
         censored = per.censored.mean() > 0.5
         axes[1].plot(median.index + dx, median, color=color, lw=1)
         axes[1].scatter(median.index + dx, median, color=color, facecolors=np.where(censored, "white", color), zorder=3)
-        share = rows[rows.objective_key == key].assign(groks=lambda r: groks(r)).groupby("x").groks.mean()
-        axes[2].plot(share.index + dx, share, color=color, marker="s", label=key)
+        axes[2].plot(per.groks.mean().index + dx, per.groks.mean(), color=color, marker="s", label=key)
     for ax in axes:
         for _, gate in passed.iterrows():
             x = positions[0] if gate.online else positions[gate.train_size]

@@ -50,7 +50,8 @@ from ..companion.verdicts import (Claim, Gate, TestResult, crossover_test, gated
 from ..diagnostics import GradientNoise, gradient_noise
 from ..evaluation import ELBOResult, elbo_eval
 from ..lm import (BINS, CENTER, LM_PAPER, LM_QUICK, LM_SMOKE, UNIFORM, LMData, LMRun, LMSpec, build_lm_model,
-                  eval_config, leading_rows, make_lm_step, prepare_lm_data, train_lm_model, train_lm_run)
+                  eval_config, evaluation_se, leading_rows, make_lm_step, prepare_lm_data, seed_differences,
+                  train_lm_model, train_lm_run)
 from ..mask_ratio import parse_mask_ratio
 from ..training import cached_evaluation, grid_workers, resolve_device, run_grid
 
@@ -224,26 +225,14 @@ def run_job(cfg: Config, data: LMData, limited: LMData, progress: bool, job: tup
 
 
 # -- statistics ------------------------------------------------------------------------------------------------
-def per_seed_gap(table: pd.DataFrame, a: str, b: str, value: str) -> pd.Series:
-    """value[a] - value[b] per seed that ran both (paired: same data order per seed)."""
-    wide = table.pivot_table(index="seed", columns="window", values=value)
-    return (wide[a] - wide[b]).dropna() if {a, b} <= set(wide.columns) else pd.Series(dtype=float)
-
-
 def paired_eval_se(per_sequence: dict, a: str, b: str, seeds) -> float:
-    """s.e. from the finite evaluation set of the seed-mean difference a - b (per-sequence differences on common
-    masks, averaged over seeds); ``per_sequence[(window, seed)]`` is one array, or a (test, train) pair whose
-    difference-of-differences (a gap) is taken."""
+    """``lm.evaluation_se`` of a - b; where ``per_sequence[(window, seed)]`` is a (test, train) pair, of the gap
+    test - train: the two parts' independent evaluation s.e. added in quadrature."""
     seeds = list(seeds)
-    if not seeds:
-        return 0.0
-
-    def diff(i: int | None) -> np.ndarray:
-        pick = (lambda v: np.asarray(v)) if i is None else (lambda v: np.asarray(v[i]))  # noqa: E731
-        return np.mean([pick(per_sequence[(a, s)]) - pick(per_sequence[(b, s)]) for s in seeds], axis=0)
-
-    parts = [diff(None)] if not isinstance(per_sequence[(a, seeds[0])], tuple) else [diff(0), diff(1)]
-    return float(math.sqrt(sum(p.var(ddof=1) / len(p) for p in parts)))
+    if not seeds or not isinstance(per_sequence[(a, seeds[0])], tuple):
+        return evaluation_se(per_sequence, a, b, seeds)
+    parts = [{key: pair[i] for key, pair in per_sequence.items()} for i in (0, 1)]
+    return float(math.sqrt(sum(evaluation_se(part, a, b, seeds) ** 2 for part in parts)))
 
 
 def gap_trend(curves: pd.DataFrame, reference: str, window: str, value: str = "valid_loss",
@@ -376,7 +365,7 @@ def base_gap_gate(results: Results) -> tuple[Gate, float, tuple[float, int]]:
     mean gap and that pooled s.d. (one seed, not a difference) with its d.o.f."""
     reference, window = results.config.long.windows
     base = results.base_runs
-    d = per_seed_gap(base[base.seed.isin(results.config.long.seeds)], reference, window, "test_loss")
+    d = seed_differences(base[base.seed.isin(results.config.long.seeds)], reference, window, "test_loss")
     table = base.pivot_table(index="window", columns="seed", values="test_loss").dropna(axis=1)
     sd, dof = two_way_residual_sd(table.to_numpy()) if min(table.shape) >= 2 else (math.nan, 0)
     name = f"notebook 03's runs show the gap ({window} beats {reference} at {results.config.lm.train.steps} steps)"
@@ -393,7 +382,7 @@ def persistence_claim(results: Results) -> Claim:
     cfg = results.config
     reference, window = cfg.long.windows
     gate, base_gap, (sd, dof) = base_gap_gate(results)
-    d = per_seed_gap(results.long_runs, reference, window, "test_loss")
+    d = seed_differences(results.long_runs, reference, window, "test_loss")
     ese = paired_eval_se({(w, s): v for (k, w, s), v in results.per_sequence.items() if k == "long"}, reference,
                          window, d.index) if len(d) else 0.0
     min_effect = PERSIST_FRACTION * base_gap if math.isfinite(base_gap) and base_gap > 0 else None
@@ -434,7 +423,7 @@ def overfitting_claim(results: Results) -> Claim:
     sd, dof = two_way_residual_sd(table.to_numpy()) if min(table.shape) >= 2 else (math.nan, 0)
     parts = []
     for other in (lim.reference, lim.high_t):
-        d = per_seed_gap(runs, lim.low_t, other, "gap")
+        d = seed_differences(runs, lim.low_t, other, "gap")
         ese = paired_eval_se(results.limited_per_sequence, lim.low_t, other, d.index) if len(d) else 0.0
         parts.append(paired_difference_test(d.to_numpy(), eval_se=ese, unit=" nats",
                                             seed_sd=math.sqrt(2) * sd if dof else None, seed_dof=dof))
@@ -499,7 +488,7 @@ def claims(results: Results) -> list[Claim]:
     cfg, found = results.config, []
     reference, window = cfg.long.windows
     lim, gaps = cfg.limited, results.limited_runs.groupby("window").gap.mean()
-    gap = lambda table, w: per_seed_gap(table, reference, window, "test_loss").mean()  # noqa: E731
+    gap = lambda table, w: seed_differences(table, reference, window, "test_loss").mean()  # noqa: E731
     headlines = (f"gap {reference} - {window} {gap(results.long_runs, window):+.3f} nats at {cfg.long.steps} steps vs "
                  f"{gap(results.base_runs, window):+.3f} at {cfg.lm.train.steps}",
                  f"test - train gap {lim.low_t} {gaps.get(lim.low_t, math.nan):+.3f} vs {lim.reference} "
@@ -545,8 +534,8 @@ def draw_long_training(results: Results):
         steps = np.geomspace(TREND_MIN_STEP, cfg.long.steps, 50)
         ax2.plot(steps, t["intercept"] + t["slope_per_doubling"] * np.log2(steps), "k--",
                  label=f"fit: {t['slope_per_doubling']:+.3f} per doubling [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}]")
-    d03 = per_seed_gap(results.base_runs, reference, window, "test_loss")
-    dlong = per_seed_gap(results.long_runs, reference, window, "test_loss")
+    d03 = seed_differences(results.base_runs, reference, window, "test_loss")
+    dlong = seed_differences(results.long_runs, reference, window, "test_loss")
     ax2.errorbar([cfg.lm.train.steps, cfg.long.steps], [d03.mean(), dlong.mean()], fmt="s", color="C3", capsize=3,
                  label="test gap, mean over seeds (03 at its steps; long runs at the end)")
     ax2.axhline(0, color="0.4", lw=0.8)

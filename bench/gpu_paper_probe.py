@@ -65,7 +65,8 @@ import torch  # noqa: E402
 
 from mdlm_core.data.text import PackedSequences, unigram_entropy  # noqa: E402
 from mdlm_core.evaluation import ELBOResult, elbo_eval, paired_difference  # noqa: E402
-from mdlm_core.experiments import adaptive_mask_ratio, parity_grokking, sft_windows, u_curve  # noqa: E402
+from mdlm_core.experiments import (adaptive_mask_ratio, parity_grokking, sft_windows, u_curve,  # noqa: E402
+                                  window_mechanism)
 from mdlm_core.io import write_text  # noqa: E402
 from mdlm_core.lm import (BINS, LM_SMOKE, UNIFORM, LMSpec, build_lm_model, lm_flops_per_token, make_lm_step,  # noqa: E402
                           prepare_lm_data, scored_test_rows)
@@ -716,6 +717,30 @@ def projection(paths: dict, test_rows: int, test_rows_source: str) -> dict:
         ap["spec"].train.steps, rate("parity_mlp_adaptive"),
         None if p_eval is None else ap["ensembles"] * p_evals * p_eval, "parity_mlp_adaptive",
         f"one ensemble of {ap['members']} members per k")
+
+    # notebook 07: the long and the data-limited runs, each scoring three curves (valid, train and test rows) at every
+    # evaluation, and the gradient noise of notebook 03's runs (a draw is one forward-backward: an lm_step's cost)
+    cfg07 = window_mechanism.PROFILES["paper"]
+    lim = cfg07.limited
+    for part, spec, runs, final_rows in (
+            ("long runs", cfg07.long_spec(), len(cfg07.long.windows) * len(cfg07.long.seeds), test_rows),
+            ("data-limited runs", cfg07.limited_spec(), len(lim.jobs), 2 * lim.final_seqs)):   # test + train rows
+        t = spec.train
+        n_evals = t.steps // t.eval_every + 1
+        eval_s = (None if per_row_draw is None else
+                  runs * per_row_draw * (n_evals * 3 * t.valid_seqs * t.valid_draws + final_rows * spec.eval.test_draws))
+        add("07_window_mechanism", part, runs, t.steps, rate("lm_step"), eval_s, "lm_step, elbo_eval",
+            f"{n_evals} evaluations of 3 curves ({t.valid_seqs} x {t.valid_draws}) and the final ELBO "
+            f"({final_rows} rows x {spec.eval.test_draws} draws) per run")
+    noise = cfg07.noise
+    measured = [(w, s) for s in noise.seeds for w in noise.windows]
+    untrained = [job for job in measured if job not in set(cfg03.jobs)]
+    add("07_window_mechanism", "gradient noise (init and end of each run)", len(measured), 2 * noise.n_draws,
+        rate("lm_step"), 0.0, "lm_step", f"{noise.n_draws} gradient draws at each point; the runs are notebook 03's")
+    if untrained:
+        add("07_window_mechanism", "notebook 03 runs the noise part measures but 03 does not train", len(untrained),
+            lm.train.steps, rate("lm_step"), None if lm_eval_s is None else len(untrained) * lm_eval_s,
+            "lm_step, elbo_eval")
 
     # notebook 02: one ensemble per cell, each at the rate of the probed ensemble of its kind
     names = {"transformer": "parity_transformer", "optimiser": "parity_mlp_levers"}

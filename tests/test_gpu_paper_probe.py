@@ -22,7 +22,8 @@ PROBE = ROOT / "bench" / "gpu_paper_probe.py"
 PATHS = ("lm_step", "lm_step_adaptive", "elbo_eval", "elbo_eval_autocast", "sft_step", "generate",
          "generate_blockwise", "answer_scoring", "parity_mlp", "parity_mlp_levers", "parity_transformer",
          "parity_transformer_stacked", "parity_mlp_adaptive")
-GPU_NOTEBOOKS = ("02_parity_grokking", "03_wikitext_u_curve", "04_sft_windows", "06_adaptive_mask_ratio")
+GPU_NOTEBOOKS = ("02_parity_grokking", "03_wikitext_u_curve", "04_sft_windows", "06_adaptive_mask_ratio",
+                 "07_window_mechanism")
 
 
 def run_probe(out: Path, *args: str, budget: float = 120, timeout: float = 200) -> tuple[dict, pd.DataFrame, float]:

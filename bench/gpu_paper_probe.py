@@ -721,10 +721,11 @@ def projection(paths: dict, test_rows: int, test_rows_source: str) -> dict:
     # notebook 07: the long and the data-limited runs, each scoring three curves (valid, train and test rows) at every
     # evaluation, and the gradient noise of notebook 03's runs (a draw is one forward-backward: an lm_step's cost)
     cfg07 = window_mechanism.PROFILES["paper"]
-    lim = cfg07.limited
+    jobs07 = {part: [(w, s) for p, w, s in cfg07.jobs if p == part] for part in ("long", "limited", "noise")}
     for part, spec, runs, final_rows in (
-            ("long runs", cfg07.long_spec(), len(cfg07.long.windows) * len(cfg07.long.seeds), test_rows),
-            ("data-limited runs", cfg07.limited_spec(), len(lim.jobs), 2 * lim.final_seqs)):   # test + train rows
+            ("long runs", cfg07.long_spec(), len(jobs07["long"]), test_rows),
+            ("data-limited runs", cfg07.limited_spec(), len(jobs07["limited"]),
+             2 * cfg07.limited.final_seqs)):   # test + train rows
         t = spec.train
         n_evals = t.steps // t.eval_every + 1
         eval_s = (None if per_row_draw is None else
@@ -732,9 +733,8 @@ def projection(paths: dict, test_rows: int, test_rows_source: str) -> dict:
         add("07_window_mechanism", part, runs, t.steps, rate("lm_step"), eval_s, "lm_step, elbo_eval",
             f"{n_evals} evaluations of 3 curves ({t.valid_seqs} x {t.valid_draws}) and the final ELBO "
             f"({final_rows} rows x {spec.eval.test_draws} draws) per run")
-    noise = cfg07.noise
-    measured = [(w, s) for s in noise.seeds for w in noise.windows]
-    untrained = [job for job in measured if job not in set(cfg03.jobs)]
+    noise, measured, trained03 = cfg07.noise, jobs07["noise"], set(cfg03.jobs)
+    untrained = [job for job in measured if job not in trained03]
     add("07_window_mechanism", "gradient noise (init and end of each run)", len(measured), 2 * noise.n_draws,
         rate("lm_step"), 0.0, "lm_step", f"{noise.n_draws} gradient draws at each point; the runs are notebook 03's")
     if untrained:

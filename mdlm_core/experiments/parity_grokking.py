@@ -236,13 +236,13 @@ PROFILES = {
         transformer_seeds=(0, 1)),
     # quick, sized from CPU time per member-step (issue 27): the n = 40 MLP 1.58 ms, the n = 20 MLP 1.10 ms (1 thread,
     # shared machine), the sweep's n = 20 MLP under AdamW 1.9 ms (its idle run: 50 members x 4,000 steps in 379 s).
-    # Phase 160 members x 4,000 steps = 1,011 s; ablations 32 x 4,000 = 258 s; sweep 80 x 4,000 = 608 s; about 1,880
+    # Phase 160 members x 4,000 steps = 1,011 s; ablations 32 x 4,000 = 258 s; sweep 80 x 4,000 = 668 s; about 1,940
     # core-s, some 17 minutes on 2 idle cores. The transformer is off here (run_transformer=True runs it, +22 minutes
     # of one core): the idle whole-reproduction run of 2026-12-02 took 1,327 s for its 6 members x 4,500 steps, and
     # there its supervised runs memorised at 2,750-3,500 steps and reached 95% on 0 of 3 seeds, so the grokking gate
     # failed, while 3 seeds per objective cannot reach p <= 0.05 (the sign-flip's smallest p is 1/8). A cell that
     # could show grokking needs about 10,000 steps (the calibration: 95% at 2,500-9,000), 6 members x 10,000 x 48 ms
-    # = 48 core-minutes: the paper profile's work, not the CPU's. With it the quick reproduction measured ~95 min.
+    # = 48 core-minutes: the paper profile's work, not the CPU's. With it the quick reproduction measured 97.6 min.
     "quick": Config(
         run_transformer=False,
         transformer=ParitySpec(ParityDataSpec(n=20, k=4, n_train=500, n_test=512), ParityModelSpec(),
